@@ -1,0 +1,132 @@
+"""The CloudEvents 1.0 structured JSON envelope every message travels in (DESIGN §3).
+
+One envelope shape everywhere: ``application/cloudevents+json`` bodies carrying the attributes and the
+versioned ``data``. Decoding upcasts old ``schema_version``s to the current one, so a log replayed from
+the start always reads as current events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from zixly_contracts import events as ev
+
+CONTENT_TYPE = "application/cloudevents+json"
+TYPE_PREFIX = "com.zixly."
+
+M = TypeVar("M", bound=ev.Message)
+
+
+class EventType:
+    """The registry entry of one message type: its CloudEvents type and current schema version."""
+
+    def __init__(self, name: str, model: type[ev.Message], version: int) -> None:
+        self.name = name
+        self.model = model
+        self.version = version
+
+
+REGISTRY: dict[str, EventType] = {
+    f"{TYPE_PREFIX}{name}": EventType(f"{TYPE_PREFIX}{name}", model, 1)
+    for name, model in {
+        "webhook.received": ev.WebhookReceived,
+        "sweep.requested": ev.SweepRequested,
+        "sweep.planned": ev.SweepPlanned,
+        "backtest.batch.run": ev.RunBacktestBatch,
+        "backtest.batch.completed": ev.BacktestBatchCompleted,
+        "backtest.batch.failed": ev.BacktestBatchFailed,
+        "sweep.completed": ev.SweepCompleted,
+        "sweep.failed": ev.SweepFailed,
+    }.items()
+}
+_TYPE_OF_MODEL = {entry.model: entry for entry in REGISTRY.values()}
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+#: (ce type, from version) → function turning that version's data into the next version's.
+UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+
+class Envelope(BaseModel, Generic[M]):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str
+    source: str
+    type: str
+    time: datetime
+    subject: str
+    datacontenttype: Literal["application/json"] = "application/json"
+    schema_version: int = Field(ge=1)
+    correlation_id: str
+    causation_id: str | None = None
+    data: M
+
+
+class UndecodableMessage(ValueError):
+    """A message that is not a valid event of a known type and version: poison, never retried."""
+
+
+def type_of(model: type[ev.Message]) -> str:
+    return _TYPE_OF_MODEL[model].name
+
+
+def envelope(
+    data: M,
+    *,
+    id: str,
+    source: str,
+    subject: str,
+    correlation_id: str,
+    causation_id: str | None = None,
+    time: datetime | None = None,
+) -> Envelope[M]:
+    entry = _TYPE_OF_MODEL[type(data)]
+    return Envelope[type(data)](  # type: ignore[misc]
+        id=id,
+        source=source,
+        type=entry.name,
+        time=time or datetime.now(UTC),
+        subject=subject,
+        schema_version=entry.version,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        data=data,
+    )
+
+
+def encode(env: Envelope[Any]) -> bytes:
+    return env.model_dump_json().encode()
+
+
+def decode(raw: bytes | str) -> Envelope[Any]:
+    """Parse, upcast and validate one message; raise :class:`UndecodableMessage` if it is poison."""
+    try:
+        head = Envelope[dict[str, Any]].model_validate_json(raw)  # type: ignore[type-var]
+    except ValidationError as exc:
+        raise UndecodableMessage(f"not a CloudEvents envelope: {exc}") from exc
+    entry = REGISTRY.get(head.type)
+    if entry is None:
+        raise UndecodableMessage(f"unknown event type {head.type!r}")
+    if head.schema_version > entry.version:
+        raise UndecodableMessage(
+            f"{head.type} schema_version {head.schema_version} is newer than this reader's {entry.version}"
+        )
+    data = dict(head.data)
+    version = head.schema_version
+    while version < entry.version:
+        upcast = UPCASTERS.get((head.type, version))
+        if upcast is None:
+            raise UndecodableMessage(f"no upcaster for {head.type} v{version}")
+        data = upcast(data)
+        version += 1
+    try:
+        payload = entry.model.model_validate(data)
+    except ValidationError as exc:
+        raise UndecodableMessage(f"invalid {head.type} v{head.schema_version} data: {exc}") from exc
+    return Envelope[entry.model](  # type: ignore[name-defined]
+        **head.model_dump(exclude={"data", "schema_version"}), schema_version=entry.version, data=payload
+    )

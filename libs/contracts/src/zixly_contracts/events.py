@@ -1,0 +1,119 @@
+"""Events and commands, version 1 (DESIGN §2). Events are past tense, commands imperative."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from zixly_contracts.metrics import Metrics
+from zixly_contracts.sweep_spec import DatasetRef, Execution, SweepSpec
+
+ParamSet = dict[str, int | float]
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class WebhookReceived(Message):
+    """Every accepted webhook, verbatim: the audit log and the replay source."""
+
+    webhook_id: str
+    source: str
+    received_at: datetime
+    body: str
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class SweepRequested(Message):
+    sweep_id: str
+    source: str
+    webhook_id: str
+    spec: SweepSpec
+
+
+class PlannedTask(Message):
+    task_id: str
+    dataset: str
+    strategy: str
+    batch_index: int
+    backtests: int
+
+
+class SweepPlanned(Message):
+    sweep_id: str
+    name: str
+    task_count: int
+    backtest_count: int
+    tasks: list[PlannedTask]
+
+
+class RunBacktestBatch(Message):
+    """One task: one dataset × one strategy × a batch of parameter sets."""
+
+    task_id: str
+    sweep_id: str
+    dataset: DatasetRef
+    strategy: str
+    batch_index: int
+    param_sets: Annotated[list[ParamSet], Field(min_length=1)]
+    execution: Execution
+
+
+class BacktestResult(Message):
+    params: ParamSet
+    metrics: Metrics
+
+
+class BacktestBatchCompleted(Message):
+    task_id: str
+    sweep_id: str
+    dataset: str
+    strategy: str
+    batch_index: int
+    results: list[BacktestResult]
+    artifact_uri: str
+    definitions: dict[str, Any]
+    bars: int
+    first_bar: datetime | None = None
+    last_bar: datetime | None = None
+    duration_ms: float
+
+
+class BacktestBatchFailed(Message):
+    task_id: str
+    sweep_id: str
+    dataset: str
+    strategy: str
+    batch_index: int
+    backtests: int
+    error_type: str
+    error: str
+
+
+class SweepCompleted(Message):
+    sweep_id: str
+    name: str
+    task_count: int
+    backtest_count: int
+    failed_task_count: int
+    completed_at: datetime
+    best: BacktestResultRef | None = None
+
+
+class BacktestResultRef(Message):
+    dataset: str
+    strategy: str
+    params: ParamSet
+    sharpe: float | None
+    total_return: float
+
+
+class SweepFailed(Message):
+    sweep_id: str
+    reason: str
+
+
+SweepCompleted.model_rebuild()
