@@ -1,0 +1,209 @@
+"""OHLCV bars: loading, validation and the in-memory form the engine reads.
+
+A dataset is a table with a ``timestamp`` column and ``Open, High, Low, Close, Volume`` (the case of
+the column names does not matter). Timestamps must be strictly increasing; prices must be finite
+unless the caller explicitly allows NaN bars (a NaN bar is one where the market did not trade: no
+order fills on it and valuation forward-fills the last price, DESIGN §6).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
+MAX_BARS = 5_000_000
+
+
+class BarsError(ValueError):
+    """The data cannot be used as bars; the message says why."""
+
+
+@dataclass(frozen=True, eq=False)
+class Bars:
+    """Bars as aligned 1-D arrays; ``timestamps`` are ``datetime64[ns]``, the rest ``float64``."""
+
+    timestamps: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.timestamps)
+        for name in PRICE_COLUMNS:
+            arr = getattr(self, name)
+            if arr.ndim != 1 or len(arr) != n:
+                raise BarsError(f"column {name!r} has {len(arr)} values for {n} timestamps")
+
+    def __len__(self) -> int:
+        return len(self.timestamps)
+
+    @property
+    def n(self) -> int:
+        return len(self.timestamps)
+
+    @classmethod
+    def from_arrays(
+        cls,
+        *,
+        close: np.ndarray | list[float],
+        open: np.ndarray | list[float] | None = None,  # noqa: A002 - the column's name
+        high: np.ndarray | list[float] | None = None,
+        low: np.ndarray | list[float] | None = None,
+        volume: np.ndarray | list[float] | None = None,
+        timestamps: np.ndarray | list[object] | None = None,
+        allow_nan: bool = False,
+    ) -> Bars:
+        """Bars from plain arrays (missing O/H/L default to the close, volume to 0, time to daily)."""
+        c = np.asarray(close, dtype=np.float64)
+        o = c if open is None else np.asarray(open, dtype=np.float64)
+        h = np.maximum(o, c) if high is None else np.asarray(high, dtype=np.float64)
+        lo = np.minimum(o, c) if low is None else np.asarray(low, dtype=np.float64)
+        v = np.zeros_like(c) if volume is None else np.asarray(volume, dtype=np.float64)
+        if timestamps is None:
+            ts = np.datetime64("2000-01-03", "ns") + np.arange(len(c)) * np.timedelta64(1, "D")
+        else:
+            ts = np.asarray(timestamps).astype("datetime64[ns]")
+        return _validated(ts, o, h, lo, c, v, allow_nan=allow_nan)
+
+    @classmethod
+    def from_frame(cls, df: pd.DataFrame, *, allow_nan: bool = False) -> Bars:
+        """Bars from a DataFrame with a timestamp column (or a DatetimeIndex) and OHLCV columns."""
+        import pandas as pd
+
+        if len(df) == 0:
+            raise BarsError("the dataset has no rows")
+        lower = {str(c).strip().lower(): c for c in df.columns}
+        if "timestamp" in lower:
+            raw_ts = df[lower["timestamp"]]
+        elif "date" in lower:
+            raw_ts = df[lower["date"]]
+        elif isinstance(df.index, pd.DatetimeIndex):
+            raw_ts = pd.Series(df.index)
+        else:
+            raise BarsError("missing column 'timestamp' (expected timestamp,Open,High,Low,Close,Volume)")
+        missing = [c for c in PRICE_COLUMNS if c not in lower]
+        if missing:
+            names = ", ".join(m.capitalize() for m in missing)
+            raise BarsError(f"missing column(s): {names} (expected timestamp,Open,High,Low,Close,Volume)")
+        try:
+            ts_idx = pd.DatetimeIndex(pd.to_datetime(raw_ts))
+        except (ValueError, TypeError) as exc:
+            raise BarsError(f"timestamps cannot be parsed: {exc}") from None
+        if ts_idx.tz is not None:
+            ts_idx = ts_idx.tz_convert("UTC").tz_localize(None)
+        ts = ts_idx.to_numpy(dtype="datetime64[ns]")
+        cols = []
+        for name in PRICE_COLUMNS:
+            try:
+                cols.append(pd.to_numeric(df[lower[name]], errors="raise").to_numpy(dtype=np.float64))
+            except (ValueError, TypeError):
+                raise BarsError(f"column {name.capitalize()!r} has values that are not numbers") from None
+        return _validated(ts, *cols, allow_nan=allow_nan)
+
+
+def _validated(
+    ts: np.ndarray,
+    o: np.ndarray,
+    h: np.ndarray,
+    lo: np.ndarray,
+    c: np.ndarray,
+    v: np.ndarray,
+    *,
+    allow_nan: bool,
+) -> Bars:
+    n = len(ts)
+    if n == 0:
+        raise BarsError("the dataset has no rows")
+    if n > MAX_BARS:
+        raise BarsError(f"the dataset has {n} rows; the limit is {MAX_BARS}")
+    if np.isnat(ts).any():
+        raise BarsError(f"missing timestamp at row {int(np.argmax(np.isnat(ts))) + 1}")
+    steps = np.diff(ts.astype(np.int64))
+    if (steps == 0).any():
+        i = int(np.argmax(steps == 0)) + 1
+        raise BarsError(f"duplicate timestamp {ts[i]} at row {i + 1}")
+    if (steps < 0).any():
+        i = int(np.argmax(steps < 0)) + 1
+        raise BarsError(f"timestamps are not sorted: {ts[i]} at row {i + 1} comes after {ts[i - 1]}")
+    arrays = {"open": o, "high": h, "low": lo, "close": c, "volume": v}
+    for name, arr in arrays.items():
+        if len(arr) != n:
+            raise BarsError(f"column {name!r} has {len(arr)} values for {n} timestamps")
+        if np.isinf(arr).any():
+            raise BarsError(
+                f"column {name.capitalize()!r} has an infinite value at row {_first(np.isinf(arr))}"
+            )
+    prices = np.vstack([o, h, lo, c])
+    nan_rows = np.isnan(prices).any(axis=0)
+    if nan_rows.any():
+        if not allow_nan:
+            col = PRICE_COLUMNS[int(np.argmax(np.isnan(prices[:, _first(nan_rows) - 1])))]
+            raise BarsError(f"column {col.capitalize()!r} has a NaN at row {_first(nan_rows)}")
+        # a bar is either complete or entirely missing
+        o, h, lo, c = (np.where(nan_rows, np.nan, a) for a in (o, h, lo, c))
+    if np.isnan(v).any():
+        if not allow_nan:
+            raise BarsError(f"column 'Volume' has a NaN at row {_first(np.isnan(v))}")
+        v = np.where(np.isnan(v), 0.0, v)
+    if (prices[:, ~nan_rows] <= 0).any():
+        raise BarsError("prices must be positive")
+    return Bars(
+        timestamps=ts,
+        open=np.ascontiguousarray(o),
+        high=np.ascontiguousarray(h),
+        low=np.ascontiguousarray(lo),
+        close=np.ascontiguousarray(c),
+        volume=np.ascontiguousarray(v),
+    )
+
+
+def _first(mask: np.ndarray) -> int:
+    """1-based data row of the first True."""
+    return int(np.argmax(mask)) + 1
+
+
+def load_bars(
+    source: str | Path | bytes,
+    fmt: Literal["csv", "parquet"] | None = None,
+    *,
+    allow_nan: bool = False,
+) -> Bars:
+    """Load bars from a CSV or Parquet file path, or from the file's bytes.
+
+    ``fmt`` defaults to the file's extension (``.parquet``/``.pq`` → Parquet, else CSV).
+    """
+    import pandas as pd
+
+    if fmt is None:
+        fmt = (
+            "parquet"
+            if isinstance(source, str | Path) and str(source).endswith((".parquet", ".pq"))
+            else "csv"
+        )
+    if fmt not in ("csv", "parquet"):
+        raise BarsError(f"unknown format {fmt!r}; use csv or parquet")
+    handle: object = io.BytesIO(source) if isinstance(source, bytes) else Path(source)
+    if isinstance(handle, Path) and not handle.is_file():
+        raise BarsError(f"no such file: {handle}")
+    try:
+        if fmt == "csv":
+            df = pd.read_csv(handle)  # type: ignore[call-overload]
+        else:
+            df = pd.read_parquet(handle)  # type: ignore[arg-type]
+    except pd.errors.EmptyDataError:
+        raise BarsError("the file is empty") from None
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise BarsError(f"cannot read the {fmt} data: {exc}") from None
+    if isinstance(df.index, pd.DatetimeIndex) and "timestamp" not in {str(c).lower() for c in df.columns}:
+        df = df.reset_index(names="timestamp")
+    return Bars.from_frame(df, allow_nan=allow_nan)
