@@ -1,0 +1,1 @@
+"""Versioned event and command schemas shared by every Zixly service (the wire format)."""

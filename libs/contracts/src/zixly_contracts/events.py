@@ -34,20 +34,13 @@ class SweepRequested(Message):
     spec: SweepSpec
 
 
-class PlannedTask(Message):
-    task_id: str
-    dataset: str
-    strategy: str
-    batch_index: int
-    backtests: int
-
-
 class SweepPlanned(Message):
     sweep_id: str
     name: str
     task_count: int
     backtest_count: int
-    tasks: list[PlannedTask]
+    datasets: list[str]
+    strategies: list[str]
 
 
 class RunBacktestBatch(Message):

@@ -1,0 +1,233 @@
+"""The projection transaction on PostgreSQL (SQLAlchemy async Core + asyncpg)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, case, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from zixly_contracts.envelope import Envelope, encode
+from zixly_contracts.events import (
+    BacktestBatchCompleted,
+    BacktestBatchFailed,
+    BacktestResultRef,
+    SweepPlanned,
+    SweepRequested,
+)
+from zixly_aggregator.adapters.tables import outbox, processed_events, results, sweeps, tasks
+from zixly_aggregator.domain.model import FINAL, SweepProgress, SweepStatus
+
+
+def params_key(params: dict[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True, separators=(",", ":"))
+
+
+def make_engine(url: str) -> AsyncEngine:
+    return create_async_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+class PostgresProjectionTransaction:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def claim(self, event: Envelope[Any], consumer: str) -> bool:
+        inserted = await self._conn.execute(
+            insert(processed_events)
+            .values(consumer=consumer, event_id=event.id, event_type=event.type, processed_at=func.now())
+            .on_conflict_do_nothing()
+            .returning(processed_events.c.event_id)
+        )
+        return inserted.first() is not None
+
+    async def _ensure_sweep(self, sweep_id: str, at: datetime) -> None:
+        await self._conn.execute(
+            insert(sweeps)
+            .values(sweep_id=sweep_id, status=SweepStatus.REQUESTED.value, updated_at=at)
+            .on_conflict_do_nothing()
+        )
+
+    async def record_requested(self, event: SweepRequested, correlation_id: str, at: datetime) -> None:
+        await self._ensure_sweep(event.sweep_id, at)
+        await self._conn.execute(
+            update(sweeps)
+            .where(sweeps.c.sweep_id == event.sweep_id)
+            .values(
+                name=event.spec.name,
+                source=event.source,
+                correlation_id=correlation_id,
+                datasets=[d.symbol for d in event.spec.datasets],
+                strategies=[s.name for s in event.spec.strategies],
+                requested_at=at,
+                updated_at=at,
+            )
+        )
+
+    async def record_planned(self, event: SweepPlanned, at: datetime) -> None:
+        await self._ensure_sweep(event.sweep_id, at)
+        await self._conn.execute(
+            update(sweeps)
+            .where(sweeps.c.sweep_id == event.sweep_id)
+            .values(
+                name=event.name,
+                task_count=event.task_count,
+                backtest_count=event.backtest_count,
+                datasets=event.datasets,
+                strategies=event.strategies,
+                planned_at=at,
+                updated_at=at,
+                status=_unless_final(SweepStatus.RUNNING),
+            )
+        )
+
+    async def _record_task(self, values: dict[str, Any]) -> bool:
+        inserted = await self._conn.execute(
+            insert(tasks).values(**values).on_conflict_do_nothing().returning(tasks.c.task_id)
+        )
+        return inserted.first() is not None
+
+    async def record_completed_task(self, event: BacktestBatchCompleted, at: datetime) -> bool:
+        await self._ensure_sweep(event.sweep_id, at)
+        fresh = await self._record_task(
+            {
+                "task_id": event.task_id,
+                "sweep_id": event.sweep_id,
+                "dataset": event.dataset,
+                "strategy": event.strategy,
+                "batch_index": event.batch_index,
+                "status": "completed",
+                "backtests": len(event.results),
+                "artifact_uri": event.artifact_uri,
+                "duration_ms": event.duration_ms,
+                "recorded_at": at,
+            }
+        )
+        if not fresh:
+            return False
+        if event.results:
+            await self._conn.execute(
+                insert(results)
+                .values(
+                    [
+                        {
+                            "sweep_id": event.sweep_id,
+                            "dataset": event.dataset,
+                            "strategy": event.strategy,
+                            "params_key": params_key(r.params),
+                            "params": r.params,
+                            "task_id": event.task_id,
+                            **r.metrics.model_dump(),
+                        }
+                        for r in event.results
+                    ]
+                )
+                .on_conflict_do_nothing()
+            )
+        await self._conn.execute(
+            update(sweeps)
+            .where(sweeps.c.sweep_id == event.sweep_id)
+            .values(
+                tasks_done=sweeps.c.tasks_done + 1,
+                backtests_done=sweeps.c.backtests_done + len(event.results),
+                status=_unless_final(SweepStatus.RUNNING),
+                updated_at=at,
+            )
+        )
+        return True
+
+    async def record_failed_task(self, event: BacktestBatchFailed, at: datetime) -> bool:
+        await self._ensure_sweep(event.sweep_id, at)
+        fresh = await self._record_task(
+            {
+                "task_id": event.task_id,
+                "sweep_id": event.sweep_id,
+                "dataset": event.dataset,
+                "strategy": event.strategy,
+                "batch_index": event.batch_index,
+                "status": "failed",
+                "backtests": event.backtests,
+                "error": f"{event.error_type}: {event.error}",
+                "recorded_at": at,
+            }
+        )
+        if fresh:
+            await self._conn.execute(
+                update(sweeps)
+                .where(sweeps.c.sweep_id == event.sweep_id)
+                .values(tasks_failed=sweeps.c.tasks_failed + 1, updated_at=at)
+            )
+        return fresh
+
+    async def set_status(self, sweep_id: str, status: SweepStatus, at: datetime, reason: str | None = None) -> None:
+        await self._ensure_sweep(sweep_id, at)
+        values: dict[str, Any] = {"status": status.value, "updated_at": at}
+        if status is SweepStatus.COMPLETED:
+            values["completed_at"] = at
+        if reason is not None:
+            values["failure_reason"] = reason
+        await self._conn.execute(
+            update(sweeps)
+            .where(and_(sweeps.c.sweep_id == sweep_id, sweeps.c.status.not_in([s.value for s in FINAL])))
+            .values(**values)
+        )
+
+    async def progress(self, sweep_id: str) -> SweepProgress | None:
+        row = (
+            await self._conn.execute(select(sweeps).where(sweeps.c.sweep_id == sweep_id).with_for_update())
+        ).first()
+        if row is None:
+            return None
+        return SweepProgress(
+            sweep_id=row.sweep_id,
+            name=row.name,
+            status=SweepStatus(row.status),
+            task_count=row.task_count,
+            backtest_count=row.backtest_count,
+            tasks_done=row.tasks_done,
+            tasks_failed=row.tasks_failed,
+        )
+
+    async def best_result(self, sweep_id: str) -> BacktestResultRef | None:
+        row = (
+            await self._conn.execute(
+                select(results.c.dataset, results.c.strategy, results.c.params, results.c.sharpe,
+                       results.c.total_return)
+                .where(results.c.sweep_id == sweep_id)
+                .order_by(results.c.sharpe.desc().nulls_last(), results.c.total_return.desc(),
+                          results.c.params_key)
+                .limit(1)
+            )
+        ).first()
+        if row is None:
+            return None
+        return BacktestResultRef(
+            dataset=row.dataset, strategy=row.strategy, params=row.params, sharpe=row.sharpe,
+            total_return=row.total_return,
+        )
+
+    async def add_to_outbox(self, topic: str, key: str, event: Envelope[Any]) -> None:
+        await self._conn.execute(
+            insert(outbox)
+            .values(event_id=event.id, topic=topic, key=key, payload=encode(event), created_at=event.time)
+            .on_conflict_do_nothing()
+        )
+
+
+def _unless_final(status: SweepStatus) -> Any:
+    """Keep a final status (completed, failed) once reached; otherwise move to ``status``."""
+    return case((sweeps.c.status.in_([s.value for s in FINAL]), sweeps.c.status), else_=status.value)
+
+
+class PostgresProjectionStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PostgresProjectionTransaction]:
+        async with self._engine.begin() as conn:
+            yield PostgresProjectionTransaction(conn)

@@ -1,0 +1,49 @@
+"""The transaction the projection writes in: read models, tracking and outbox commit together."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from zixly_contracts.envelope import Envelope
+from zixly_contracts.events import (
+    BacktestBatchCompleted,
+    BacktestBatchFailed,
+    BacktestResultRef,
+    SweepPlanned,
+    SweepRequested,
+)
+from zixly_aggregator.domain.model import SweepProgress, SweepStatus
+
+
+class ProjectionTransaction(Protocol):
+    async def claim(self, event: Envelope[Any], consumer: str) -> bool:
+        """Record the event as consumed by ``consumer``; False if it already was (then change nothing)."""
+
+    async def record_requested(self, event: SweepRequested, correlation_id: str, at: datetime) -> None: ...
+
+    async def record_planned(self, event: SweepPlanned, at: datetime) -> None: ...
+
+    async def record_completed_task(self, event: BacktestBatchCompleted, at: datetime) -> bool:
+        """Insert the task and its result rows; False if the task was already recorded."""
+
+    async def record_failed_task(self, event: BacktestBatchFailed, at: datetime) -> bool: ...
+
+    async def set_status(self, sweep_id: str, status: SweepStatus, at: datetime, reason: str | None = None) -> None:
+        ...
+
+    async def progress(self, sweep_id: str) -> SweepProgress | None: ...
+
+    async def best_result(self, sweep_id: str) -> BacktestResultRef | None: ...
+
+    async def add_to_outbox(self, topic: str, key: str, event: Envelope[Any]) -> None: ...
+
+
+class ProjectionStore(Protocol):
+    def transaction(self) -> Any:
+        """An async context manager yielding a :class:`ProjectionTransaction`; commits on clean exit."""
+
+
+class Outbox(Protocol):
+    async def flush(self) -> int:
+        """Publish every pending outbox event, marking each once the broker acknowledged it."""

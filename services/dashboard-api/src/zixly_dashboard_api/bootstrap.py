@@ -1,0 +1,25 @@
+"""Composition root: settings → a wired FastAPI app. Nothing runs at import."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from zixly_dashboard_api.adapters.postgres import PostgresReadModels, make_engine
+from zixly_dashboard_api.config import Settings
+from zixly_dashboard_api.entrypoints.http import create_app
+
+
+def build(settings: Settings) -> FastAPI:
+    engine = make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    return create_app(PostgresReadModels(engine), lifespan=lifespan)

@@ -1,0 +1,14 @@
+"""Dashboard settings, from ``ZIXLY_*`` environment variables."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ZIXLY_", extra="ignore")
+
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 8000
+    log_level: str = "INFO"

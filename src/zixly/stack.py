@@ -1,0 +1,143 @@
+"""The whole system on one machine, no Docker: embedded infrastructure + the four services as processes.
+
+Every service runs as its own process with the same command and environment variables it has in a
+container, so what runs here is what is deployed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import sys
+from base64 import b64encode
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from zixly.infrastructure import create_topics, free_port, load_datasets, start_embedded_postgres, start_tansu
+from zixly.processes import ProcessGroup
+
+REPO_DATA = Path(__file__).resolve().parents[2] / "data"
+WEBHOOK_SOURCE = "cli"
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    home: Path
+    kafka_port: int
+    ingest_port: int
+    dashboard_port: int
+    backtester_replicas: int = 1
+    database_url: str | None = None
+
+    @classmethod
+    def from_env(cls, *, ephemeral_ports: bool) -> StackConfig:
+        """``ephemeral_ports`` picks free ports (the demo); otherwise the documented defaults (``up``)."""
+
+        def port(name: str, default: int) -> int:
+            value = os.environ.get(name)
+            if value:
+                return int(value)
+            return free_port() if ephemeral_ports else default
+
+        return cls(
+            home=Path(os.environ.get("ZIXLY_HOME", ".zixly")).resolve(),
+            kafka_port=port("ZIXLY_KAFKA_PORT", 9092),
+            ingest_port=port("ZIXLY_INGEST_PORT", 8080),
+            dashboard_port=port("ZIXLY_DASHBOARD_PORT", 8000),
+            backtester_replicas=int(os.environ.get("ZIXLY_BACKTESTER_REPLICAS", "1")),
+            database_url=os.environ.get("ZIXLY_DATABASE_URL") or None,
+        )
+
+
+@dataclass(frozen=True)
+class RunningStack:
+    ingest_url: str
+    dashboard_url: str
+    webhook_source: str
+    webhook_secret: str
+    bootstrap_servers: str
+    database_url: str
+    objects_dir: Path
+    processes: ProcessGroup
+
+
+def webhook_secret(home: Path) -> str:
+    """The CLI source's secret: ``ZIXLY_WEBHOOK_SECRET`` or one generated once under ``ZIXLY_HOME``."""
+    configured = os.environ.get("ZIXLY_WEBHOOK_SECRET")
+    if configured:
+        return configured
+    path = home / "webhook-secret"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        path.write_text("whsec_" + b64encode(secrets.token_bytes(32)).decode())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _service(name: str) -> list[str]:
+    return [str(Path(sys.executable).with_name(name))]
+
+
+@contextmanager
+def running_stack(config: StackConfig) -> Iterator[RunningStack]:
+    """Start everything, yield once every service is ready, stop everything on the way out."""
+    group = ProcessGroup(config.home / "logs")
+    try:
+        start_tansu(group, config.kafka_port)
+        bootstrap = f"127.0.0.1:{config.kafka_port}"
+        asyncio.run(create_topics(bootstrap))
+        database_url = config.database_url or start_embedded_postgres(config.home / "pgdata")
+        objects_dir = config.home / "objects"
+        load_datasets(REPO_DATA, objects_dir)
+        secret = webhook_secret(config.home)
+        env = {
+            "ZIXLY_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "ZIXLY_KAFKA_ENABLE_IDEMPOTENCE": "false",
+            "ZIXLY_DATABASE_URL": database_url,
+            "ZIXLY_OBJECT_STORE_URL": objects_dir.as_uri(),
+            "ZIXLY_WEBHOOK_SECRETS": f'{{"{WEBHOOK_SOURCE}": ["{secret}"]}}',
+            "ZIXLY_INGEST_PORT": str(config.ingest_port),
+            "ZIXLY_DASHBOARD_PORT": str(config.dashboard_port),
+            "NUMBA_CACHE_DIR": str(config.home / "numba-cache"),
+        }
+        migrate = group.start("migrate", [*_service("zixly-aggregator"), "migrate"], env)
+        if migrate.process.wait(timeout=120) != 0:
+            raise RuntimeError(f"the database migration failed:\n{migrate.tail()}")
+        group.children.remove(migrate)
+
+        agg_port = free_port()
+        starting = [
+            group.start("aggregator", [*_service("zixly-aggregator"), "run"],
+                        {**env, "ZIXLY_AGGREGATOR_HTTP_PORT": str(agg_port)},
+                        health_url=f"http://127.0.0.1:{agg_port}/readyz"),
+        ]
+        for replica in range(config.backtester_replicas):
+            port = free_port()
+            starting.append(
+                group.start(f"backtester-{replica + 1}", _service("zixly-backtester"),
+                            {**env, "ZIXLY_BACKTESTER_HTTP_PORT": str(port)},
+                            health_url=f"http://127.0.0.1:{port}/readyz")
+            )
+        starting += [
+            group.start("ingest", _service("zixly-ingest"), env,
+                        health_url=f"http://127.0.0.1:{config.ingest_port}/readyz"),
+            group.start("dashboard-api", _service("zixly-dashboard-api"), env,
+                        health_url=f"http://127.0.0.1:{config.dashboard_port}/readyz"),
+        ]
+        for child in starting:
+            group.wait_healthy(child)
+        yield RunningStack(
+            ingest_url=f"http://127.0.0.1:{config.ingest_port}",
+            dashboard_url=f"http://127.0.0.1:{config.dashboard_port}",
+            webhook_source=WEBHOOK_SOURCE,
+            webhook_secret=secret,
+            bootstrap_servers=bootstrap,
+            database_url=database_url,
+            objects_dir=objects_dir,
+            processes=group,
+        )
+    finally:
+        group.stop()

@@ -1,0 +1,127 @@
+"""One real sweep on real data through every service, each a separate process, over the real protocols."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from zixly.demo import wait_for_sweep
+from zixly.infrastructure import free_port
+from zixly.stack import StackConfig, running_stack
+from zixly.webhooks import signed_headers, sweep_payload
+from zixly_contracts.envelope import decode
+from zixly_contracts.events import SweepCompleted
+from zixly_contracts.topics import BACKTESTS_RESULTS, SWEEPS_LIFECYCLE
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+
+SPEC = {
+    "name": "e2e",
+    "datasets": [{"symbol": "GOOG_1d", "periods_per_year": 252}],
+    "strategies": [
+        {
+            "name": "sma_cross",
+            "grid": {"fast": [10, 20, 50], "slow": [20, 50, 200]},
+            "constraints": [{"left": "fast", "op": "<", "right": "slow"}],
+        }
+    ],
+    "execution": {"cash": 10000, "fill": "close", "units": "whole"},
+    "batch_size": 2,
+}
+#: Long-only SMA crossover on GOOG_1d.csv, fills at the signal bar's close, whole units, no fees
+#: (data/README.md and the engine's pinned values).
+PINNED_TOTAL_RETURN = {(10, 20): 6.192492, (20, 50): 1.842073, (50, 200): 0.217995}
+
+
+async def topic_events(bootstrap: str, topic: str) -> list:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        events = []
+        while batches := await consumer.getmany(timeout_ms=1500):
+            events += [decode(m.value) for msgs in batches.values() for m in msgs]
+        return events
+    finally:
+        await consumer.stop()
+
+
+def wait_for_result_events(bootstrap: str, sweep_id: str, count: int, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        events = asyncio.run(topic_events(bootstrap, BACKTESTS_RESULTS))
+        if sum(1 for e in events if e.subject == sweep_id) >= count:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"fewer than {count} result events for {sweep_id}")
+
+
+def post(stack, body: str, webhook_id: str) -> httpx.Response:
+    headers = signed_headers(stack.webhook_secret, body, webhook_id=webhook_id)
+    return httpx.post(f"{stack.ingest_url}/webhooks/{stack.webhook_source}", content=body.encode(),
+                      headers=headers, timeout=30)
+
+
+def test_signed_webhook_becomes_ranked_results(tmp_path: Path, database_url: str) -> None:
+    config = StackConfig(
+        home=tmp_path,
+        kafka_port=free_port(),
+        ingest_port=free_port(),
+        dashboard_port=free_port(),
+        backtester_replicas=2,
+        database_url=database_url,
+    )
+    with running_stack(config) as stack:
+        body = sweep_payload(SPEC)
+        accepted = post(stack, body, "msg_e2e_1")
+        assert accepted.status_code == 202, accepted.text
+        sweep_id = accepted.json()["sweep_id"]
+
+        sweep = wait_for_sweep(stack.dashboard_url, sweep_id, timeout_s=120, echo=lambda _: None)
+        assert sweep["status"] == "completed"
+        # 6 SMA pairs with fast < slow, plus the buy-and-hold baseline every sweep reports.
+        assert sweep["backtest_count"] == 7
+        assert sweep["backtests_done"] == 7
+        assert sweep["task_count"] == 4  # 6 SMA sets in batches of 2, 1 baseline task
+        assert sweep["tasks_failed"] == 0
+
+        results = httpx.get(
+            f"{stack.dashboard_url}/api/sweeps/{sweep_id}/results",
+            params={"order_by": "total_return", "limit": 100},
+            timeout=10,
+        ).json()
+        assert len(results) == 7
+        sma = {(r["params"]["fast"], r["params"]["slow"]): r["metrics"] for r in results
+               if r["strategy"] == "sma_cross"}
+        for pair, expected in PINNED_TOTAL_RETURN.items():
+            assert sma[pair]["total_return"] == pytest.approx(expected, abs=1e-6), pair
+        assert results[0]["metrics"]["total_return"] >= results[-1]["metrics"]["total_return"]
+        assert {r["strategy"] for r in results} == {"sma_cross", "buy_and_hold"}
+
+        # The same webhook delivered again (re-signed): same sweep, nothing doubled, announced once.
+        again = post(stack, body, "msg_e2e_1")
+        assert again.status_code == 202
+        assert again.json()["sweep_id"] == sweep_id
+        # The redelivery is replanned and recomputed under the same ids; the aggregator absorbs it.
+        wait_for_result_events(stack.bootstrap_servers, sweep_id, count=2 * 4)
+        time.sleep(2)
+        events = asyncio.run(topic_events(stack.bootstrap_servers, SWEEPS_LIFECYCLE))
+        completions = [e for e in events if isinstance(e.data, SweepCompleted) and e.subject == sweep_id]
+        assert len(completions) == 1
+        assert completions[0].correlation_id == "msg_e2e_1"
+        assert completions[0].data.backtest_count == 7
+        after = httpx.get(f"{stack.dashboard_url}/api/sweeps/{sweep_id}", timeout=10).json()
+        assert after["backtests_done"] == 7
+        assert after["status"] == "completed"
+
+        page = httpx.get(stack.dashboard_url + "/", timeout=10)
+        assert page.status_code == 200
+        assert "Zixly strategy sweeps" in page.text
+        assert json.loads(httpx.get(f"{stack.dashboard_url}/api/sweeps", timeout=10).text)[0]["sweep_id"] == sweep_id
