@@ -24,7 +24,6 @@ from urllib.parse import urlsplit
 import dockerfile
 import pytest
 import yaml
-
 from zixly_contracts.topics import BACKTESTS_TASKS, all_topics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,7 +83,8 @@ def _env(service: dict[str, Any]) -> dict[str, str]:
 def _seconds(duration: str) -> float:
     """A compose duration such as ``1m30s`` or ``45s``."""
     parts = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?", duration)
-    assert parts and duration, f"not a compose duration: {duration!r}"
+    assert duration, "empty duration"
+    assert parts, f"not a compose duration: {duration!r}"
     hours, minutes, seconds, millis = (int(part or 0) for part in parts.groups())
     return hours * 3600 + minutes * 60 + seconds + millis / 1000
 
@@ -153,12 +153,12 @@ def test_shared_configuration_points_at_the_infrastructure_services(compose: dic
     env = _env(services["ingest"])
 
     kafka_env = services["kafka"]["environment"]
-    advertised = dict(
-        (name, address)
+    advertised = {
+        name: address
         for name, _, address in (
             listener.partition("://") for listener in kafka_env["KAFKA_ADVERTISED_LISTENERS"].split(",")
         )
-    )
+    }
     internal = advertised[kafka_env["KAFKA_INTER_BROKER_LISTENER_NAME"]]
     assert env["ZIXLY_KAFKA_BOOTSTRAP_SERVERS"] == internal == "kafka:9092"
 
@@ -211,10 +211,9 @@ def test_topic_bootstrap_creates_every_contract_topic_with_its_partitions(compos
     assert "--create --if-not-exists" in script
     assert '--partitions "$$2"' in script
 
-    created = {
-        name: (int(partitions), int(retention))
-        for name, partitions, retention in re.findall(r"^\s*create\s+(\S+)\s+(\d+)\s+(-?\d+)\s*$", script, re.M)
-    }
+    lines = re.findall(r"^\s*create\s+(\S+)\s+(\d+)\s+(-?\d+)\s*$", script, re.M)
+    created = {name: (int(partitions), int(retention)) for name, partitions, retention in lines}
+    assert len(created) == len(lines), "a topic is created twice"
     assert {name: partitions for name, (partitions, _) in created.items()} == {
         topic.name: topic.partitions for topic in all_topics()
     }
@@ -284,7 +283,8 @@ def test_the_local_webhook_secret_is_a_valid_and_obviously_fake_default(compose:
     env_files = compose["services"]["ingest"]["env_file"]
     assert env_files[-1] == {"path": ".env", "required": False}, "a developer's .env overrides the default"
     defaults = ROOT / env_files[0]["path"]
-    assert env_files[0]["required"] is True and defaults.is_file()
+    assert env_files[0]["required"] is True
+    assert defaults.is_file()
     assert "ZIXLY_WEBHOOK_SECRETS" not in _env(compose["services"]["ingest"]), (
         "`environment` would win over the env files and make the secret impossible to override"
     )
@@ -298,9 +298,12 @@ def test_the_local_webhook_secret_is_a_valid_and_obviously_fake_default(compose:
         if line.strip() and not line.startswith("#")
     )
     raw = entries["ZIXLY_WEBHOOK_SECRETS"]
-    assert raw.startswith("'") and raw.endswith("'"), "single quotes: compose takes the JSON literally"
+    # Single quotes: compose takes the JSON literally (no interpolation, no quote stripping inside).
+    assert raw.startswith("'")
+    assert raw.endswith("'")
     secrets = json.loads(raw[1:-1])
-    assert secrets and all(isinstance(values, list) and values for values in secrets.values())
+    assert secrets
+    assert all(isinstance(values, list) and values for values in secrets.values())
     for values in secrets.values():
         for secret in values:
             assert secret.startswith("whsec_")
@@ -427,7 +430,9 @@ def test_each_image_runs_its_console_script_unprivileged(folder: str) -> None:
     stages = _stages(folder)
     runtime = stages[-1]
 
-    build_stage = next(stage for stage in stages if any(c.cmd == "RUN" and "uv sync" in c.value[0] for c in stage))
+    build_stage = next(
+        stage for stage in stages if any(c.cmd == "RUN" and "uv sync" in c.value[0] for c in stage)
+    )
     assert runtime[0].value[0] == build_stage[0].value[0], "the virtualenv's interpreter is the runtime's"
     copies = [c for c in runtime if c.cmd == "COPY"]
     assert [c.flags for c in copies] == [("--from=build",)], "the runtime image gets only the built venv"
@@ -438,7 +443,8 @@ def test_each_image_runs_its_console_script_unprivileged(folder: str) -> None:
 
     entrypoint = next(c for c in runtime if c.cmd == "ENTRYPOINT")
     assert entrypoint.json, "exec form: the process gets SIGTERM itself"
-    assert entrypoint.value[0] == script and script in scripts
+    assert entrypoint.value[0] == script
+    assert script in scripts
 
     env: dict[str, str] = {}
     for command in runtime:
