@@ -56,6 +56,7 @@ SHARED_ENV = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_REGION",
+    "AWS_DEFAULT_REGION",
     "ZIXLY_LOG_LEVEL",
 )
 #: FastStream's KafkaBroker(graceful_timeout=15.0) default: a consumer needs more than this to stop.
@@ -146,6 +147,7 @@ def test_each_service_gets_the_shared_configuration(compose: dict[str, Any], com
     missing = [key for key in SHARED_ENV if key not in env]
     assert not missing, f"{compose_service} lacks {missing}"
     assert env["ZIXLY_KAFKA_ENABLE_IDEMPOTENCE"] == "true", "Apache Kafka supports the idempotent producer"
+    assert env["AWS_DEFAULT_REGION"] == env["AWS_REGION"], "botocore reads AWS_DEFAULT_REGION"
 
 
 def test_shared_configuration_points_at_the_infrastructure_services(compose: dict[str, Any]) -> None:
@@ -302,6 +304,9 @@ def test_the_local_webhook_secret_is_a_valid_and_obviously_fake_default(compose:
     assert raw.startswith("'")
     assert raw.endswith("'")
     secrets = json.loads(raw[1:-1])
+    from zixly.stack import WEBHOOK_SOURCE  # the source `zixly sweep submit` signs as
+
+    assert WEBHOOK_SOURCE in secrets
     assert secrets
     assert all(isinstance(values, list) and values for values in secrets.values())
     for values in secrets.values():

@@ -69,6 +69,7 @@ CONFIG_KEYS = (
     "ZIXLY_KAFKA_ENABLE_IDEMPOTENCE",
     "ZIXLY_OBJECT_STORE_URL",
     "AWS_REGION",
+    "AWS_DEFAULT_REGION",
     "ZIXLY_LOG_LEVEL",
 )
 REPLAYED = ("webhooks.received", "sweeps.requested", "backtests.results", "sweeps.lifecycle")
@@ -487,6 +488,7 @@ def test_configuration_and_secrets_reach_exactly_who_needs_them(manifests: list[
     assert not missing
     assert config["data"]["ZIXLY_KAFKA_ENABLE_IDEMPOTENCE"] == "true"
     assert config["data"]["ZIXLY_OBJECT_STORE_URL"].startswith("s3://")
+    assert config["data"]["AWS_DEFAULT_REGION"] == config["data"]["AWS_REGION"], "botocore reads the former"
 
     workloads = _all(manifests, "Deployment") + _all(manifests, "Job")
     readers: dict[str, set[str]] = {key: set() for key in SECRET_KEYS}
