@@ -83,7 +83,8 @@ class StrategyDef:
     rules: str
     params: tuple[ParamDef, ...]
     plan: Callable[[PriceData, Sequence[Mapping[str, float]]], SignalPlan] = field(repr=False)
-    check: Callable[[Mapping[str, float]], str | None] | None = field(default=None, repr=False)
+    requires: tuple[tuple[str, str, str], ...] = ()
+    """Relations between parameters that every parameter set must satisfy, as data: (left, op, right)."""
 
     def param(self, name: str) -> ParamDef:
         for p in self.params:
@@ -101,6 +102,7 @@ class StrategyDef:
             "description": self.description,
             "rules": self.rules,
             "params": [p.as_dict() for p in self.params],
+            "requires": [" ".join(r) for r in self.requires],
         }
 
 
@@ -322,11 +324,22 @@ def _hold_plan(px: PriceData, param_sets: Sequence[Mapping[str, float]]) -> Sign
 _MAX_PERIOD = 10_000
 
 
-def _lt(a: str, b: str) -> Callable[[Mapping[str, float]], str | None]:
-    def check(p: Mapping[str, float]) -> str | None:
-        return None if p[a] < p[b] else f"{a} ({p[a]}) must be below {b} ({p[b]})"
-
-    return check
+COMPARISONS: dict[str, Callable[[float, float], bool]] = {
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+}
+_OP_TEXT = {
+    "<": "below",
+    "<=": "at most",
+    ">": "above",
+    ">=": "at least",
+    "==": "equal to",
+    "!=": "different from",
+}
 
 
 STRATEGIES: dict[str, StrategyDef] = {
@@ -362,7 +375,7 @@ STRATEGIES: dict[str, StrategyDef] = {
                 ParamDef("signal", "int", 1, 1_000, 9, "bars of the signal line EMA"),
             ),
             plan=_macd_plan,
-            check=_lt("fast", "slow"),
+            requires=(("fast", "<", "slow"),),
         ),
         StrategyDef(
             name="rsi_reversion",
@@ -377,7 +390,7 @@ STRATEGIES: dict[str, StrategyDef] = {
                 ParamDef("upper", "float", 0, 100, 70.0, "overbought level"),
             ),
             plan=_rsi_plan,
-            check=_lt("lower", "upper"),
+            requires=(("lower", "<", "upper"),),
         ),
         StrategyDef(
             name="bollinger_reversion",
@@ -479,8 +492,9 @@ def validate_params(strategy: str, params: Mapping[str, object]) -> dict[str, in
     out: dict[str, int | float] = {}
     for p in sdef.params:
         out[p.name] = coerce_param(strategy, p, params.get(p.name, p.default))
-    if sdef.check is not None:
-        problem = sdef.check(out)
-        if problem:
-            raise InvalidParameters(f"{strategy}: {problem}")
+    for left, op, right in sdef.requires:
+        if not COMPARISONS[op](out[left], out[right]):
+            raise InvalidParameters(
+                f"{strategy}: {left} ({out[left]}) must be {_OP_TEXT[op]} {right} ({out[right]})"
+            )
     return out
