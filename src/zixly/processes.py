@@ -52,7 +52,7 @@ class ProcessGroup:
             if not child.alive():
                 raise RuntimeError(f"{child.name} exited with {child.process.returncode}:\n{child.tail()}")
             try:
-                if httpx.get(child.health_url, timeout=2.0).status_code == 200:
+                if httpx.get(child.health_url, timeout=2.0).is_success:
                     return
             except httpx.HTTPError:
                 pass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from faststream.asgi import AsgiFastStream, AsgiResponse, get, make_ping_asgi
+from faststream.asgi import AsgiFastStream, AsgiResponse, get
 
 from zixly_contracts.envelope import Envelope
 from zixly_contracts.events import (
@@ -21,7 +21,7 @@ from zixly_aggregator.adapters.kafka import make_broker
 from zixly_aggregator.adapters.outbox import KafkaOutbox
 from zixly_aggregator.adapters.postgres import PostgresProjectionStore, make_engine
 from zixly_aggregator.config import Settings
-from zixly_aggregator.entrypoints.consumer import subscribe
+from zixly_aggregator.entrypoints.consumer import readiness, subscribe
 from zixly_aggregator.service_layer.handlers import project
 
 
@@ -44,12 +44,13 @@ def build(settings: Settings) -> AsgiFastStream:
     async def handle(event: Envelope[Any]) -> bool:
         return await project(event, store=store, outbox=outbox)
 
-    group = settings.aggregator_group_id
-    subscribe(broker, SWEEPS_REQUESTED, group_id=group, handler=handle, expected=(SweepRequested,))
-    subscribe(broker, SWEEPS_LIFECYCLE, group_id=group, handler=handle,
-              expected=(SweepPlanned, SweepCompleted, SweepFailed))
-    subscribe(broker, BACKTESTS_RESULTS, group_id=group, handler=handle,
-              expected=(BacktestBatchCompleted, BacktestBatchFailed))
+    # One consumer for all three topics: one group member, one join, no rebalance between them.
+    subscriber = subscribe(
+        broker, SWEEPS_REQUESTED, SWEEPS_LIFECYCLE, BACKTESTS_RESULTS,
+        group_id=settings.aggregator_group_id, handler=handle,
+        expected=(SweepRequested, SweepPlanned, SweepCompleted, SweepFailed, BacktestBatchCompleted,
+                  BacktestBatchFailed),
+    )
 
     async def start_relay() -> None:
         relay.append(asyncio.create_task(outbox.run_forever(settings.aggregator_outbox_interval_s)))
@@ -61,7 +62,7 @@ def build(settings: Settings) -> AsgiFastStream:
 
     return AsgiFastStream(
         broker,
-        asgi_routes=[("/healthz", liveness), ("/readyz", make_ping_asgi(broker, timeout=5.0))],
+        asgi_routes=[("/healthz", liveness), ("/readyz", readiness(broker, [subscriber]))],
         after_startup=[start_relay],
         after_shutdown=[stop],
     )

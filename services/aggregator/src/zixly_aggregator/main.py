@@ -26,5 +26,6 @@ def main(argv: list[str] | None = None) -> None:
         host=settings.aggregator_http_host,
         port=settings.aggregator_http_port,
         log_config=None,
+        access_log=False,
         timeout_graceful_shutdown=20,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from faststream.asgi import AsgiFastStream, AsgiResponse, get, make_ping_asgi
+from faststream.asgi import AsgiFastStream, AsgiResponse, get
 
 from zixly_contracts.envelope import Envelope
 from zixly_contracts.events import RunBacktestBatch, SweepRequested
@@ -12,7 +12,7 @@ from zixly_backtester.adapters.datasets import StoreDatasetSource
 from zixly_backtester.adapters.kafka import KafkaEventPublisher, make_broker
 from zixly_backtester.adapters.object_store import open_store
 from zixly_backtester.config import Settings
-from zixly_backtester.entrypoints.consumer import subscribe
+from zixly_backtester.entrypoints.consumer import readiness, subscribe
 from zixly_backtester.service_layer import handlers
 
 
@@ -43,11 +43,13 @@ def build(settings: Settings) -> AsgiFastStream:
     async def run(event: Envelope[RunBacktestBatch]) -> object:
         return await handlers.run_task(event, datasets=datasets, artifacts=artifacts, publisher=publisher)
 
-    subscribe(broker, SWEEPS_REQUESTED, group_id=settings.backtester_planner_group_id, handler=plan,
-              expected=(SweepRequested,))
-    subscribe(broker, BACKTESTS_TASKS, group_id=settings.backtester_group_id, handler=run,
-              expected=(RunBacktestBatch,))
+    subscribers = [
+        subscribe(broker, SWEEPS_REQUESTED, group_id=settings.backtester_planner_group_id, handler=plan,
+                  expected=(SweepRequested,)),
+        subscribe(broker, BACKTESTS_TASKS, group_id=settings.backtester_group_id, handler=run,
+                  expected=(RunBacktestBatch,)),
+    ]
     return AsgiFastStream(
         broker,
-        asgi_routes=[("/healthz", liveness), ("/readyz", make_ping_asgi(broker, timeout=5.0))],
+        asgi_routes=[("/healthz", liveness), ("/readyz", readiness(broker, subscribers))],
     )

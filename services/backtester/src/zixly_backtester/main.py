@@ -17,5 +17,6 @@ def main() -> None:
         host=settings.backtester_http_host,
         port=settings.backtester_http_port,
         log_config=None,
+        access_log=False,
         timeout_graceful_shutdown=20,
     )

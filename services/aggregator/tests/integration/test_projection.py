@@ -1,0 +1,198 @@
+"""The projection on a real PostgreSQL: exactly-once effect, completion announced once, via the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from zixly_contracts import ids
+from zixly_contracts.envelope import Envelope, decode, envelope
+from zixly_contracts.events import (
+    BacktestBatchCompleted,
+    BacktestBatchFailed,
+    BacktestResult,
+    SweepCompleted,
+    SweepFailed,
+    SweepPlanned,
+)
+from zixly_contracts.metrics import Metrics
+from zixly_aggregator.adapters.postgres import PostgresProjectionStore, make_engine
+from zixly_aggregator.adapters.tables import outbox, processed_events, results, sweeps, tasks
+from zixly_aggregator.service_layer.handlers import project
+
+pytestmark = pytest.mark.integration
+
+
+class FakeOutbox:
+    """Reads the real outbox table, publishing nowhere: what would have been announced."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.flushes = 0
+
+    async def flush(self) -> int:
+        self.flushes += 1
+        return 0
+
+    async def announced(self) -> list[Envelope[Any]]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(outbox.c.payload).order_by(outbox.c.seq))).all()
+        return [decode(row.payload) for row in rows]
+
+
+@pytest.fixture
+async def engine(database_url: str):
+    engine = make_engine(database_url)
+    async with engine.begin() as conn:
+        for table in (outbox, processed_events, results, tasks, sweeps):
+            await conn.execute(table.delete())
+    yield engine
+    await engine.dispose()
+
+
+def wrap(data: Any, subject: str, kind: str) -> Envelope[Any]:
+    return envelope(data, id=ids.event_id(subject, kind), source="/test", subject=data.sweep_id,
+                    correlation_id="msg_1")
+
+
+def planned(sweep_id: str, tasks_: int, backtests: int) -> Envelope[Any]:
+    return wrap(SweepPlanned(sweep_id=sweep_id, name="s", task_count=tasks_, backtest_count=backtests,
+                             datasets=["GOOG_1d"], strategies=["sma_cross"]), sweep_id, "sweep.planned")
+
+
+def completed(sweep_id: str, index: int, returns: list[float]) -> Envelope[Any]:
+    task = ids.task_id(sweep_id, "GOOG_1d", "sma_cross", index)
+    return wrap(
+        BacktestBatchCompleted(
+            task_id=task, sweep_id=sweep_id, dataset="GOOG_1d", strategy="sma_cross", batch_index=index,
+            results=[
+                BacktestResult(params={"fast": index * 10 + i, "slow": 50},
+                               metrics=Metrics(total_return=r, sharpe=r / 2, final_equity=10_000 * (1 + r)))
+                for i, r in enumerate(returns)
+            ],
+            artifact_uri=f"file:///results/{task}.parquet", definitions={"fill": "close"}, bars=100,
+            duration_ms=1.0,
+        ),
+        task,
+        "result",
+    )
+
+
+async def count(engine: AsyncEngine, table, **where: str) -> int:
+    query = select(func.count()).select_from(table)
+    for column, value in where.items():
+        query = query.where(table.c[column] == value)
+    async with engine.connect() as conn:
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def sweep_row(engine: AsyncEngine, sweep_id: str):
+    async with engine.connect() as conn:
+        return (await conn.execute(select(sweeps).where(sweeps.c.sweep_id == sweep_id))).one()
+
+
+async def test_results_before_the_plan_complete_the_sweep_once(engine):
+    store, box = PostgresProjectionStore(engine), FakeOutbox(engine)
+    sweep = "sweep-a"
+    first, second = completed(sweep, 0, [0.5, 1.5]), completed(sweep, 1, [0.25])
+    assert await project(first, store=store, outbox=box)
+    assert await project(second, store=store, outbox=box)
+    assert (await sweep_row(engine, sweep)).status == "running"  # no plan yet: cannot be complete
+    assert await project(planned(sweep, 2, 3), store=store, outbox=box)
+
+    row = await sweep_row(engine, sweep)
+    assert (row.status, row.tasks_done, row.backtests_done, row.task_count) == ("completed", 2, 3, 2)
+    announced = await box.announced()
+    assert len(announced) == 1
+    assert isinstance(announced[0].data, SweepCompleted)
+    assert announced[0].id == ids.event_id(sweep, "sweep.completed")
+    assert announced[0].data.best is not None
+    assert announced[0].data.best.params == {"fast": 1, "slow": 50}
+    assert announced[0].data.best.total_return == 1.5
+
+
+async def test_duplicates_and_replays_change_nothing(engine):
+    store, box = PostgresProjectionStore(engine), FakeOutbox(engine)
+    sweep = "sweep-b"
+    events = [planned(sweep, 2, 3), completed(sweep, 0, [0.1, 0.2]), completed(sweep, 1, [0.3])]
+    for event in events:
+        assert await project(event, store=store, outbox=box)
+    before = (await count(engine, results, sweep_id=sweep), await sweep_row(engine, sweep))
+    for event in [*events, *reversed(events)]:
+        assert not await project(event, store=store, outbox=box)
+    after = (await count(engine, results, sweep_id=sweep), await sweep_row(engine, sweep))
+    assert before == after
+    assert before[0] == 3
+    assert len(await box.announced()) == 1
+
+
+async def test_a_recomputed_task_under_a_new_event_id_is_absorbed(engine):
+    """A task redelivered to another replica yields the same task id: its rows are not doubled."""
+    store, box = PostgresProjectionStore(engine), FakeOutbox(engine)
+    sweep = "sweep-c"
+    await project(planned(sweep, 2, 2), store=store, outbox=box)
+    await project(completed(sweep, 0, [0.1]), store=store, outbox=box)
+    again = completed(sweep, 0, [0.1]).model_copy(update={"id": "another-event-id"})
+    assert await project(again, store=store, outbox=box)
+    row = await sweep_row(engine, sweep)
+    assert (row.tasks_done, row.backtests_done, row.status) == (1, 1, "running")
+
+
+async def test_failed_tasks_count_toward_completion(engine):
+    store, box = PostgresProjectionStore(engine), FakeOutbox(engine)
+    sweep = "sweep-d"
+    task = ids.task_id(sweep, "NOPE", "sma_cross", 0)
+    failed = wrap(BacktestBatchFailed(task_id=task, sweep_id=sweep, dataset="NOPE", strategy="sma_cross",
+                                      batch_index=0, backtests=4, error_type="DatasetNotFound",
+                                      error="no dataset named 'NOPE'"), task, "result")
+    await project(planned(sweep, 2, 5), store=store, outbox=box)
+    await project(failed, store=store, outbox=box)
+    await project(completed(sweep, 1, [0.2]), store=store, outbox=box)
+    row = await sweep_row(engine, sweep)
+    assert (row.status, row.tasks_done, row.tasks_failed) == ("completed", 1, 1)
+    assert (await box.announced())[0].data.failed_task_count == 1
+
+
+async def test_a_failed_sweep_stays_failed(engine):
+    store, box = PostgresProjectionStore(engine), FakeOutbox(engine)
+    sweep = "sweep-e"
+    await project(wrap(SweepFailed(sweep_id=sweep, reason="unknown strategy 'x'"), sweep, "sweep.failed"),
+                  store=store, outbox=box)
+    await project(planned(sweep, 1, 1), store=store, outbox=box)
+    row = await sweep_row(engine, sweep)
+    assert (row.status, row.failure_reason) == ("failed", "unknown strategy 'x'")
+
+
+async def test_concurrent_last_results_announce_once(engine):
+    store, box = PostgresProjectionStore(engine), FakeOutbox(engine)
+    sweep = "sweep-f"
+    await project(planned(sweep, 8, 8), store=store, outbox=box)
+    await asyncio.gather(*(project(completed(sweep, i, [0.01 * i]), store=store, outbox=box) for i in range(8)))
+    row = await sweep_row(engine, sweep)
+    assert (row.status, row.tasks_done) == ("completed", 8)
+    assert len(await box.announced()) == 1
+
+
+async def test_the_migration_matches_the_tables(database_url: str):
+    """Alembic's autogenerate finds nothing to change: tables.py and the migrations agree."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from zixly_aggregator.adapters.tables import metadata
+
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            diff = await conn.run_sync(
+                lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
+            )
+    finally:
+        await engine.dispose()
+    assert [d for d in diff if d[0] != "remove_table" or d[1].name != "alembic_version"] == []
+
+
