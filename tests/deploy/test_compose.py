@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import dockerfile
 import pytest
 import yaml
+
 from zixly_contracts.topics import BACKTESTS_TASKS, all_topics
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -23,6 +23,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+
 from zixly_contracts.topics import BACKTESTS_TASKS, MAX_BACKTESTER_REPLICAS, all_topics
 
 ROOT = Path(__file__).resolve().parents[2]
