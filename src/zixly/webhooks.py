@@ -12,8 +12,9 @@ import httpx
 from standardwebhooks.webhooks import Webhook
 
 
-def signed_headers(secret: str, body: str, *, webhook_id: str | None = None,
-                   timestamp: datetime | None = None) -> dict[str, str]:
+def signed_headers(
+    secret: str, body: str, *, webhook_id: str | None = None, timestamp: datetime | None = None
+) -> dict[str, str]:
     webhook_id = webhook_id or f"msg_{uuid.uuid4().hex}"
     timestamp = timestamp or datetime.now(UTC)
     return {
@@ -31,9 +32,11 @@ def sweep_payload(spec: dict[str, Any]) -> str:
     return json.dumps({"type": "sweep.requested", "timestamp": datetime.now(UTC).isoformat(), "data": spec})
 
 
-def submit(file: Path, *, url: str, source: str, secret: str, webhook_id: str | None = None,
-           timeout_s: float = 30.0) -> httpx.Response:
+def submit(
+    file: Path, *, url: str, source: str, secret: str, webhook_id: str | None = None, timeout_s: float = 30.0
+) -> httpx.Response:
     body = sweep_payload(json.loads(file.read_text()))
     headers = signed_headers(secret, body, webhook_id=webhook_id)
-    return httpx.post(f"{url.rstrip('/')}/webhooks/{source}", content=body.encode(), headers=headers,
-                      timeout=timeout_s)
+    return httpx.post(
+        f"{url.rstrip('/')}/webhooks/{source}", content=body.encode(), headers=headers, timeout=timeout_s
+    )

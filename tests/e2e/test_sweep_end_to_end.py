@@ -65,8 +65,12 @@ def wait_for_result_events(bootstrap: str, sweep_id: str, count: int, timeout_s:
 
 def post(stack, body: str, webhook_id: str) -> httpx.Response:
     headers = signed_headers(stack.webhook_secret, body, webhook_id=webhook_id)
-    return httpx.post(f"{stack.ingest_url}/webhooks/{stack.webhook_source}", content=body.encode(),
-                      headers=headers, timeout=30)
+    return httpx.post(
+        f"{stack.ingest_url}/webhooks/{stack.webhook_source}",
+        content=body.encode(),
+        headers=headers,
+        timeout=30,
+    )
 
 
 def test_signed_webhook_becomes_ranked_results(tmp_path: Path, database_url: str) -> None:
@@ -98,8 +102,11 @@ def test_signed_webhook_becomes_ranked_results(tmp_path: Path, database_url: str
             timeout=10,
         ).json()
         assert len(results) == 7
-        sma = {(r["params"]["fast"], r["params"]["slow"]): r["metrics"] for r in results
-               if r["strategy"] == "sma_cross"}
+        sma = {
+            (r["params"]["fast"], r["params"]["slow"]): r["metrics"]
+            for r in results
+            if r["strategy"] == "sma_cross"
+        }
         for pair, expected in PINNED_TOTAL_RETURN.items():
             assert sma[pair]["total_return"] == pytest.approx(expected, abs=1e-6), pair
         assert results[0]["metrics"]["total_return"] >= results[-1]["metrics"]["total_return"]
@@ -124,4 +131,7 @@ def test_signed_webhook_becomes_ranked_results(tmp_path: Path, database_url: str
         page = httpx.get(stack.dashboard_url + "/", timeout=10)
         assert page.status_code == 200
         assert "Zixly strategy sweeps" in page.text
-        assert json.loads(httpx.get(f"{stack.dashboard_url}/api/sweeps", timeout=10).text)[0]["sweep_id"] == sweep_id
+        assert (
+            json.loads(httpx.get(f"{stack.dashboard_url}/api/sweeps", timeout=10).text)[0]["sweep_id"]
+            == sweep_id
+        )

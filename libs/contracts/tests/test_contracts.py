@@ -24,7 +24,10 @@ def test_ids_are_deterministic_and_distinct():
 
 def test_envelope_round_trip_keeps_every_attribute():
     spec = SweepSpec.model_validate(
-        {"datasets": [{"symbol": "GOOG_1d", "periods_per_year": 252}], "strategies": [{"name": "buy_and_hold"}]}
+        {
+            "datasets": [{"symbol": "GOOG_1d", "periods_per_year": 252}],
+            "strategies": [{"name": "buy_and_hold"}],
+        }
     )
     event = envelope(
         SweepRequested(sweep_id="s1", source="cli", webhook_id="w1", spec=spec),
@@ -56,7 +59,11 @@ def test_decode_rejects_poison(raw, reason):
 
 def test_decode_rejects_unknown_type_and_future_version():
     good = json.loads(
-        encode(envelope(SweepFailed(sweep_id="s", reason="r"), id="1", source="t", subject="s", correlation_id="w"))
+        encode(
+            envelope(
+                SweepFailed(sweep_id="s", reason="r"), id="1", source="t", subject="s", correlation_id="w"
+            )
+        )
     )
     with pytest.raises(UndecodableMessage, match="unknown event type"):
         decode(json.dumps({**good, "type": "com.zixly.nope"}))
@@ -86,6 +93,8 @@ def test_sweep_spec_rejects_code_in_constraints():
         SweepSpec.model_validate(
             {
                 "datasets": [{"symbol": "X", "periods_per_year": 252}],
-                "strategies": [{"name": "sma_cross", "constraints": [{"left": "fast", "op": "__import__", "right": 1}]}],
+                "strategies": [
+                    {"name": "sma_cross", "constraints": [{"left": "fast", "op": "__import__", "right": 1}]}
+                ],
             }
         )

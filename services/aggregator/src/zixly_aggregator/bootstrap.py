@@ -7,6 +7,12 @@ from typing import Any
 
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 
+from zixly_aggregator.adapters.kafka import make_broker
+from zixly_aggregator.adapters.outbox import KafkaOutbox
+from zixly_aggregator.adapters.postgres import PostgresProjectionStore, make_engine
+from zixly_aggregator.config import Settings
+from zixly_aggregator.entrypoints.consumer import readiness, subscribe
+from zixly_aggregator.service_layer.handlers import project
 from zixly_contracts.envelope import Envelope
 from zixly_contracts.events import (
     BacktestBatchCompleted,
@@ -17,12 +23,6 @@ from zixly_contracts.events import (
     SweepRequested,
 )
 from zixly_contracts.topics import BACKTESTS_RESULTS, SWEEPS_LIFECYCLE, SWEEPS_REQUESTED
-from zixly_aggregator.adapters.kafka import make_broker
-from zixly_aggregator.adapters.outbox import KafkaOutbox
-from zixly_aggregator.adapters.postgres import PostgresProjectionStore, make_engine
-from zixly_aggregator.config import Settings
-from zixly_aggregator.entrypoints.consumer import readiness, subscribe
-from zixly_aggregator.service_layer.handlers import project
 
 
 @get
@@ -46,10 +46,20 @@ def build(settings: Settings) -> AsgiFastStream:
 
     # One consumer for all three topics: one group member, one join, no rebalance between them.
     subscriber = subscribe(
-        broker, SWEEPS_REQUESTED, SWEEPS_LIFECYCLE, BACKTESTS_RESULTS,
-        group_id=settings.aggregator_group_id, handler=handle,
-        expected=(SweepRequested, SweepPlanned, SweepCompleted, SweepFailed, BacktestBatchCompleted,
-                  BacktestBatchFailed),
+        broker,
+        SWEEPS_REQUESTED,
+        SWEEPS_LIFECYCLE,
+        BACKTESTS_RESULTS,
+        group_id=settings.aggregator_group_id,
+        handler=handle,
+        expected=(
+            SweepRequested,
+            SweepPlanned,
+            SweepCompleted,
+            SweepFailed,
+            BacktestBatchCompleted,
+            BacktestBatchFailed,
+        ),
     )
 
     async def start_relay() -> None:

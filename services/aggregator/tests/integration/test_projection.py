@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from zixly_aggregator.adapters.postgres import PostgresProjectionStore, make_engine
+from zixly_aggregator.adapters.tables import outbox, processed_events, results, sweeps, tasks
+from zixly_aggregator.service_layer.handlers import project
 from zixly_contracts import ids
 from zixly_contracts.envelope import Envelope, decode, envelope
 from zixly_contracts.events import (
@@ -21,9 +23,6 @@ from zixly_contracts.events import (
     SweepPlanned,
 )
 from zixly_contracts.metrics import Metrics
-from zixly_aggregator.adapters.postgres import PostgresProjectionStore, make_engine
-from zixly_aggregator.adapters.tables import outbox, processed_events, results, sweeps, tasks
-from zixly_aggregator.service_layer.handlers import project
 
 pytestmark = pytest.mark.integration
 
@@ -56,26 +55,45 @@ async def engine(database_url: str):
 
 
 def wrap(data: Any, subject: str, kind: str) -> Envelope[Any]:
-    return envelope(data, id=ids.event_id(subject, kind), source="/test", subject=data.sweep_id,
-                    correlation_id="msg_1")
+    return envelope(
+        data, id=ids.event_id(subject, kind), source="/test", subject=data.sweep_id, correlation_id="msg_1"
+    )
 
 
 def planned(sweep_id: str, tasks_: int, backtests: int) -> Envelope[Any]:
-    return wrap(SweepPlanned(sweep_id=sweep_id, name="s", task_count=tasks_, backtest_count=backtests,
-                             datasets=["GOOG_1d"], strategies=["sma_cross"]), sweep_id, "sweep.planned")
+    return wrap(
+        SweepPlanned(
+            sweep_id=sweep_id,
+            name="s",
+            task_count=tasks_,
+            backtest_count=backtests,
+            datasets=["GOOG_1d"],
+            strategies=["sma_cross"],
+        ),
+        sweep_id,
+        "sweep.planned",
+    )
 
 
 def completed(sweep_id: str, index: int, returns: list[float]) -> Envelope[Any]:
     task = ids.task_id(sweep_id, "GOOG_1d", "sma_cross", index)
     return wrap(
         BacktestBatchCompleted(
-            task_id=task, sweep_id=sweep_id, dataset="GOOG_1d", strategy="sma_cross", batch_index=index,
+            task_id=task,
+            sweep_id=sweep_id,
+            dataset="GOOG_1d",
+            strategy="sma_cross",
+            batch_index=index,
             results=[
-                BacktestResult(params={"fast": index * 10 + i, "slow": 50},
-                               metrics=Metrics(total_return=r, sharpe=r / 2, final_equity=10_000 * (1 + r)))
+                BacktestResult(
+                    params={"fast": index * 10 + i, "slow": 50},
+                    metrics=Metrics(total_return=r, sharpe=r / 2, final_equity=10_000 * (1 + r)),
+                )
                 for i, r in enumerate(returns)
             ],
-            artifact_uri=f"file:///results/{task}.parquet", definitions={"fill": "close"}, bars=100,
+            artifact_uri=f"file:///results/{task}.parquet",
+            definitions={"fill": "close"},
+            bars=100,
             duration_ms=1.0,
         ),
         task,
@@ -147,9 +165,20 @@ async def test_failed_tasks_count_toward_completion(engine):
     store, box = PostgresProjectionStore(engine), FakeOutbox(engine)
     sweep = "sweep-d"
     task = ids.task_id(sweep, "NOPE", "sma_cross", 0)
-    failed = wrap(BacktestBatchFailed(task_id=task, sweep_id=sweep, dataset="NOPE", strategy="sma_cross",
-                                      batch_index=0, backtests=4, error_type="DatasetNotFound",
-                                      error="no dataset named 'NOPE'"), task, "result")
+    failed = wrap(
+        BacktestBatchFailed(
+            task_id=task,
+            sweep_id=sweep,
+            dataset="NOPE",
+            strategy="sma_cross",
+            batch_index=0,
+            backtests=4,
+            error_type="DatasetNotFound",
+            error="no dataset named 'NOPE'",
+        ),
+        task,
+        "result",
+    )
     await project(planned(sweep, 2, 5), store=store, outbox=box)
     await project(failed, store=store, outbox=box)
     await project(completed(sweep, 1, [0.2]), store=store, outbox=box)
@@ -161,8 +190,11 @@ async def test_failed_tasks_count_toward_completion(engine):
 async def test_a_failed_sweep_stays_failed(engine):
     store, box = PostgresProjectionStore(engine), FakeOutbox(engine)
     sweep = "sweep-e"
-    await project(wrap(SweepFailed(sweep_id=sweep, reason="unknown strategy 'x'"), sweep, "sweep.failed"),
-                  store=store, outbox=box)
+    await project(
+        wrap(SweepFailed(sweep_id=sweep, reason="unknown strategy 'x'"), sweep, "sweep.failed"),
+        store=store,
+        outbox=box,
+    )
     await project(planned(sweep, 1, 1), store=store, outbox=box)
     row = await sweep_row(engine, sweep)
     assert (row.status, row.failure_reason) == ("failed", "unknown strategy 'x'")
@@ -172,7 +204,9 @@ async def test_concurrent_last_results_announce_once(engine):
     store, box = PostgresProjectionStore(engine), FakeOutbox(engine)
     sweep = "sweep-f"
     await project(planned(sweep, 8, 8), store=store, outbox=box)
-    await asyncio.gather(*(project(completed(sweep, i, [0.01 * i]), store=store, outbox=box) for i in range(8)))
+    await asyncio.gather(
+        *(project(completed(sweep, i, [0.01 * i]), store=store, outbox=box) for i in range(8))
+    )
     row = await sweep_row(engine, sweep)
     assert (row.status, row.tasks_done) == ("completed", 8)
     assert len(await box.announced()) == 1
@@ -194,5 +228,3 @@ async def test_the_migration_matches_the_tables(database_url: str):
     finally:
         await engine.dispose()
     assert [d for d in diff if d[0] != "remove_table" or d[1].name != "alembic_version"] == []
-
-

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 
-from zixly_contracts.envelope import Envelope
-from zixly_contracts.events import RunBacktestBatch, SweepRequested
-from zixly_contracts.topics import BACKTESTS_TASKS, SWEEPS_REQUESTED
 from zixly_backtester.adapters.artifacts import ParquetArtifactStore
 from zixly_backtester.adapters.datasets import StoreDatasetSource
 from zixly_backtester.adapters.kafka import KafkaEventPublisher, make_broker
@@ -14,6 +11,9 @@ from zixly_backtester.adapters.object_store import open_store
 from zixly_backtester.config import Settings
 from zixly_backtester.entrypoints.consumer import readiness, subscribe
 from zixly_backtester.service_layer import handlers
+from zixly_contracts.envelope import Envelope
+from zixly_contracts.events import RunBacktestBatch, SweepRequested
+from zixly_contracts.topics import BACKTESTS_TASKS, SWEEPS_REQUESTED
 
 
 @get
@@ -44,10 +44,20 @@ def build(settings: Settings) -> AsgiFastStream:
         return await handlers.run_task(event, datasets=datasets, artifacts=artifacts, publisher=publisher)
 
     subscribers = [
-        subscribe(broker, SWEEPS_REQUESTED, group_id=settings.backtester_planner_group_id, handler=plan,
-                  expected=(SweepRequested,)),
-        subscribe(broker, BACKTESTS_TASKS, group_id=settings.backtester_group_id, handler=run,
-                  expected=(RunBacktestBatch,)),
+        subscribe(
+            broker,
+            SWEEPS_REQUESTED,
+            group_id=settings.backtester_planner_group_id,
+            handler=plan,
+            expected=(SweepRequested,),
+        ),
+        subscribe(
+            broker,
+            BACKTESTS_TASKS,
+            group_id=settings.backtester_group_id,
+            handler=run,
+            expected=(RunBacktestBatch,),
+        ),
     ]
     return AsgiFastStream(
         broker,

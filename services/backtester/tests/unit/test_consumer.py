@@ -10,13 +10,18 @@ import pytest
 from faststream.kafka import TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from zixly_contracts import ids
-from zixly_contracts.envelope import decode, encode, envelope
-from zixly_contracts.events import BacktestBatchCompleted, BacktestBatchFailed, RunBacktestBatch, SweepRequested
-from zixly_contracts.sweep_spec import DatasetRef, Execution, SweepSpec
-from zixly_contracts.topics import BACKTESTS_RESULTS, BACKTESTS_TASKS, SWEEPS_REQUESTED, dead_letter_topic
 from zixly_backtester.bootstrap import build
 from zixly_backtester.config import Settings
+from zixly_contracts import ids
+from zixly_contracts.envelope import decode, encode, envelope
+from zixly_contracts.events import (
+    BacktestBatchCompleted,
+    BacktestBatchFailed,
+    RunBacktestBatch,
+    SweepRequested,
+)
+from zixly_contracts.sweep_spec import DatasetRef, Execution, SweepSpec
+from zixly_contracts.topics import BACKTESTS_RESULTS, BACKTESTS_TASKS, SWEEPS_REQUESTED, dead_letter_topic
 
 DATA = Path(__file__).resolve().parents[4] / "data"
 
@@ -67,8 +72,10 @@ async def test_a_task_yields_its_results_keyed_by_sweep(app, tmp_path):
 
     table = pq.read_table(artifact)
     assert table.num_rows == 2 * event.data.bars == 2 * 2148
-    assert json.loads(table.schema.metadata[b"zixly.param_sets"]) == [{"fast": 10, "slow": 20},
-                                                                      {"fast": 20, "slow": 50}]
+    assert json.loads(table.schema.metadata[b"zixly.param_sets"]) == [
+        {"fast": 10, "slow": 20},
+        {"fast": 20, "slow": 50},
+    ]
 
 
 async def test_a_missing_dataset_fails_the_task_instead_of_retrying(app):
@@ -106,14 +113,26 @@ async def test_a_request_is_planned_into_tasks_and_a_plan(app):
     lifecycle: list = []
     results: list = []
 
-    spec = SweepSpec.model_validate({
-        "datasets": [{"symbol": "GOOG_1d", "periods_per_year": 252}],
-        "strategies": [{"name": "sma_cross", "grid": {"fast": [10, 20, 50], "slow": [20, 50, 200]},
-                        "constraints": [{"left": "fast", "op": "<", "right": "slow"}]}],
-    })
+    spec = SweepSpec.model_validate(
+        {
+            "datasets": [{"symbol": "GOOG_1d", "periods_per_year": 252}],
+            "strategies": [
+                {
+                    "name": "sma_cross",
+                    "grid": {"fast": [10, 20, 50], "slow": [20, 50, 200]},
+                    "constraints": [{"left": "fast", "op": "<", "right": "slow"}],
+                }
+            ],
+        }
+    )
     sweep_id = ids.sweep_id("cli", "msg_9")
-    request = envelope(SweepRequested(sweep_id=sweep_id, source="cli", webhook_id="msg_9", spec=spec),
-                       id="req-1", source="/test", subject=sweep_id, correlation_id="msg_9")
+    request = envelope(
+        SweepRequested(sweep_id=sweep_id, source="cli", webhook_id="msg_9", spec=spec),
+        id="req-1",
+        source="/test",
+        subject=sweep_id,
+        correlation_id="msg_9",
+    )
 
     @app.broker.subscriber("sweeps.lifecycle")
     async def on_lifecycle(body: bytes) -> None:

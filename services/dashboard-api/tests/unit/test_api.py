@@ -14,9 +14,23 @@ NOW = datetime(2026, 1, 2, tzinfo=UTC)
 
 
 def sweep(sweep_id: str = "s1", **kw) -> SweepView:
-    base = dict(sweep_id=sweep_id, name="demo", status="running", datasets=["GOOG_1d"], strategies=["sma_cross"],
-                task_count=4, backtest_count=10, tasks_done=1, tasks_failed=1, backtests_done=3,
-                failure_reason=None, requested_at=NOW, planned_at=NOW, completed_at=None, updated_at=NOW)
+    base = {
+        "sweep_id": sweep_id,
+        "name": "demo",
+        "status": "running",
+        "datasets": ["GOOG_1d"],
+        "strategies": ["sma_cross"],
+        "task_count": 4,
+        "backtest_count": 10,
+        "tasks_done": 1,
+        "tasks_failed": 1,
+        "backtests_done": 3,
+        "failure_reason": None,
+        "requested_at": NOW,
+        "planned_at": NOW,
+        "completed_at": None,
+        "updated_at": NOW,
+    }
     return SweepView(**{**base, **kw})
 
 
@@ -33,8 +47,14 @@ class FakeReadModels:
 
     async def results(self, sweep_id: str, **query) -> list[ResultView]:
         self.queries.append(query)
-        return [ResultView(dataset="GOOG_1d", strategy="sma_cross", params={"fast": 10, "slow": 20},
-                           metrics={"total_return": 6.192492, "sharpe": 0.9})]
+        return [
+            ResultView(
+                dataset="GOOG_1d",
+                strategy="sma_cross",
+                params={"fast": 10, "slow": 20},
+                metrics={"total_return": 6.192492, "sharpe": 0.9},
+            )
+        ]
 
     async def ping(self) -> bool:
         return True

@@ -14,7 +14,9 @@ from zixly_ingest.entrypoints.http import create_app
 
 
 def build(settings: Settings) -> FastAPI:
-    broker = make_broker(settings.kafka_bootstrap_servers, enable_idempotence=settings.kafka_enable_idempotence)
+    broker = make_broker(
+        settings.kafka_bootstrap_servers, enable_idempotence=settings.kafka_enable_idempotence
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -53,7 +53,9 @@ def client(publisher: FakeEventPublisher, **limits: int) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingest")
 
 
-def signed(body: bytes, *, secret: str = SECRET, webhook_id: str = "msg_1", at: datetime | None = None) -> dict:
+def signed(
+    body: bytes, *, secret: str = SECRET, webhook_id: str = "msg_1", at: datetime | None = None
+) -> dict:
     at = at or datetime.now(UTC)
     return {
         "webhook-id": webhook_id,
@@ -91,7 +93,9 @@ async def test_a_rotated_out_secret_still_verifies_during_rotation():
     publisher = FakeEventPublisher()
     body = payload()
     async with client(publisher) as c:
-        response = await c.post("/webhooks/trading-api", content=body, headers=signed(body, secret=OLD_SECRET))
+        response = await c.post(
+            "/webhooks/trading-api", content=body, headers=signed(body, secret=OLD_SECRET)
+        )
     assert response.status_code == 202
 
 
@@ -117,12 +121,18 @@ def problem_of(response: httpx.Response) -> dict:
 @pytest.mark.parametrize(
     ("mutate", "status", "slug"),
     [
-        (lambda h, b: {**h, "webhook-signature": "v1," + base64.b64encode(b"x" * 32).decode()}, 401,
-         "invalid-signature"),
+        (
+            lambda h, b: {**h, "webhook-signature": "v1," + base64.b64encode(b"x" * 32).decode()},
+            401,
+            "invalid-signature",
+        ),
         (lambda h, b: {**h, "webhook-signature": "garbage-without-comma"}, 401, "invalid-signature"),
         (lambda h, b: {k: v for k, v in h.items() if k != "webhook-id"}, 400, "malformed-request"),
-        (lambda h, b: {**h, "webhook-timestamp": str(int(datetime.now(UTC).timestamp()) - 301)}, 401,
-         "invalid-signature"),
+        (
+            lambda h, b: {**h, "webhook-timestamp": str(int(datetime.now(UTC).timestamp()) - 301)},
+            401,
+            "invalid-signature",
+        ),
         (lambda h, b: {**h, "content-type": "text/plain"}, 415, "unsupported-media-type"),
     ],
 )
@@ -174,8 +184,18 @@ async def test_invalid_sweep_is_422_naming_the_field():
 
 
 async def test_a_sweep_over_the_limit_is_422():
-    big = {**SPEC, "strategies": [{"name": "sma_cross", "grid": {"fast": {"start": 1, "stop": 100, "step": 1},
-                                                                  "slow": {"start": 1, "stop": 100, "step": 1}}}]}
+    big = {
+        **SPEC,
+        "strategies": [
+            {
+                "name": "sma_cross",
+                "grid": {
+                    "fast": {"start": 1, "stop": 100, "step": 1},
+                    "slow": {"start": 1, "stop": 100, "step": 1},
+                },
+            }
+        ],
+    }
     body = payload(big)
     async with client(FakeEventPublisher(), max_backtests=5_000) as c:
         response = await c.post("/webhooks/trading-api", content=body, headers=signed(body))

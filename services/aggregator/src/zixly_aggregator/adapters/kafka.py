@@ -25,4 +25,6 @@ class KafkaEventPublisher:
         self._broker = broker
 
     async def publish(self, topic: str, event: Envelope[Any], key: str) -> None:
-        await self._broker.publish(encode(event), topic, key=key.encode(), headers={"content-type": CONTENT_TYPE})
+        await self._broker.publish(
+            encode(event), topic, key=key.encode(), headers={"content-type": CONTENT_TYPE}
+        )

@@ -9,8 +9,8 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from zixly_contracts.envelope import CONTENT_TYPE
 from zixly_aggregator.adapters.tables import outbox
+from zixly_contracts.envelope import CONTENT_TYPE
 
 log = structlog.get_logger(__name__)
 
@@ -37,7 +37,9 @@ class KafkaOutbox:
                 await self._broker.publish(
                     row.payload, row.topic, key=row.key.encode(), headers={"content-type": CONTENT_TYPE}
                 )
-                await conn.execute(update(outbox).where(outbox.c.seq == row.seq).values(published_at=func.now()))
+                await conn.execute(
+                    update(outbox).where(outbox.c.seq == row.seq).values(published_at=func.now())
+                )
             return len(rows)
 
     async def run_forever(self, interval_s: float) -> None:

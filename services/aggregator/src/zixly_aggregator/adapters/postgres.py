@@ -12,6 +12,8 @@ from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from zixly_aggregator.adapters.tables import outbox, processed_events, results, sweeps, tasks
+from zixly_aggregator.domain.model import FINAL, SweepProgress, SweepStatus
 from zixly_contracts.envelope import Envelope, encode
 from zixly_contracts.events import (
     BacktestBatchCompleted,
@@ -20,8 +22,6 @@ from zixly_contracts.events import (
     SweepPlanned,
     SweepRequested,
 )
-from zixly_aggregator.adapters.tables import outbox, processed_events, results, sweeps, tasks
-from zixly_aggregator.domain.model import FINAL, SweepProgress, SweepStatus
 
 
 def params_key(params: dict[str, Any]) -> str:
@@ -163,7 +163,9 @@ class PostgresProjectionTransaction:
             )
         return fresh
 
-    async def set_status(self, sweep_id: str, status: SweepStatus, at: datetime, reason: str | None = None) -> None:
+    async def set_status(
+        self, sweep_id: str, status: SweepStatus, at: datetime, reason: str | None = None
+    ) -> None:
         await self._ensure_sweep(sweep_id, at)
         values: dict[str, Any] = {"status": status.value, "updated_at": at}
         if status is SweepStatus.COMPLETED:
@@ -195,18 +197,27 @@ class PostgresProjectionTransaction:
     async def best_result(self, sweep_id: str) -> BacktestResultRef | None:
         row = (
             await self._conn.execute(
-                select(results.c.dataset, results.c.strategy, results.c.params, results.c.sharpe,
-                       results.c.total_return)
+                select(
+                    results.c.dataset,
+                    results.c.strategy,
+                    results.c.params,
+                    results.c.sharpe,
+                    results.c.total_return,
+                )
                 .where(results.c.sweep_id == sweep_id)
-                .order_by(results.c.sharpe.desc().nulls_last(), results.c.total_return.desc(),
-                          results.c.params_key)
+                .order_by(
+                    results.c.sharpe.desc().nulls_last(), results.c.total_return.desc(), results.c.params_key
+                )
                 .limit(1)
             )
         ).first()
         if row is None:
             return None
         return BacktestResultRef(
-            dataset=row.dataset, strategy=row.strategy, params=row.params, sharpe=row.sharpe,
+            dataset=row.dataset,
+            strategy=row.strategy,
+            params=row.params,
+            sharpe=row.sharpe,
             total_return=row.total_return,
         )
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from zixly_aggregator.domain.model import SweepStatus
+from zixly_aggregator.service_layer.ports import Outbox, ProjectionStore, ProjectionTransaction
 from zixly_contracts import ids
 from zixly_contracts.envelope import Envelope, envelope
 from zixly_contracts.events import (
@@ -21,8 +23,6 @@ from zixly_contracts.events import (
     SweepRequested,
 )
 from zixly_contracts.topics import SWEEPS_LIFECYCLE
-from zixly_aggregator.domain.model import SweepStatus
-from zixly_aggregator.service_layer.ports import Outbox, ProjectionStore, ProjectionTransaction
 
 CONSUMER = "aggregator.read_models"
 EVENT_SOURCE = "/zixly/aggregator"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
+from zixly_aggregator.domain.model import SweepProgress, SweepStatus
 from zixly_contracts.envelope import Envelope
 from zixly_contracts.events import (
     BacktestBatchCompleted,
@@ -13,7 +14,6 @@ from zixly_contracts.events import (
     SweepPlanned,
     SweepRequested,
 )
-from zixly_aggregator.domain.model import SweepProgress, SweepStatus
 
 
 class ProjectionTransaction(Protocol):
@@ -29,8 +29,9 @@ class ProjectionTransaction(Protocol):
 
     async def record_failed_task(self, event: BacktestBatchFailed, at: datetime) -> bool: ...
 
-    async def set_status(self, sweep_id: str, status: SweepStatus, at: datetime, reason: str | None = None) -> None:
-        ...
+    async def set_status(
+        self, sweep_id: str, status: SweepStatus, at: datetime, reason: str | None = None
+    ) -> None: ...
 
     async def progress(self, sweep_id: str) -> SweepProgress | None: ...
 

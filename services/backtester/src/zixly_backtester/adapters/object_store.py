@@ -78,7 +78,9 @@ def open_store(url: str, *, s3_endpoint_url: str | None = None) -> ObjectStore:
     """``file:///abs/path``, ``file://./relative`` or ``s3://bucket/prefix``."""
     parsed = urlparse(url)
     if parsed.scheme == "file":
-        return LocalFolderStore(Path(parsed.netloc + parsed.path) if parsed.netloc == "." else Path(parsed.path))
+        return LocalFolderStore(
+            Path(parsed.netloc + parsed.path) if parsed.netloc == "." else Path(parsed.path)
+        )
     if parsed.scheme == "s3":
         return S3Store(parsed.netloc, parsed.path, s3_endpoint_url)
     raise ValueError(f"object store URL must start with file:// or s3:// (got {url!r})")

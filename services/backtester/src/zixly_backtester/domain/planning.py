@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from zixly_backtester.domain.grid import expand_grid
 from zixly_contracts import ids
 from zixly_contracts.events import RunBacktestBatch, SweepPlanned, SweepRequested
 from zixly_contracts.sweep_spec import StrategyGrid
-from zixly_backtester.domain.grid import expand_grid
 
 BASELINE = "buy_and_hold"
 

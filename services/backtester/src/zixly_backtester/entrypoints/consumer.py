@@ -54,7 +54,10 @@ def subscribe(
             return
         try:
             with structlog.contextvars.bound_contextvars(
-                event_id=event.id, event_type=event.type, correlation_id=event.correlation_id, subject=event.subject
+                event_id=event.id,
+                event_type=event.type,
+                correlation_id=event.correlation_id,
+                subject=event.subject,
             ):
                 await handler(event)
         except Exception:

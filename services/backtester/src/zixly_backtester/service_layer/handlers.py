@@ -6,6 +6,11 @@ import asyncio
 import time
 from typing import Any
 
+from zixly_backtester.domain.bars import BarsError
+from zixly_backtester.domain.engine import ExecutionSettings, run_batch
+from zixly_backtester.domain.errors import DatasetNotFound
+from zixly_backtester.domain.planning import PlanningError, plan_sweep
+from zixly_backtester.service_layer.ports import ArtifactStore, DatasetSource, EventPublisher
 from zixly_contracts import ids
 from zixly_contracts.envelope import Envelope, envelope
 from zixly_contracts.events import (
@@ -18,11 +23,6 @@ from zixly_contracts.events import (
 )
 from zixly_contracts.metrics import Metrics
 from zixly_contracts.topics import BACKTESTS_RESULTS, BACKTESTS_TASKS, SWEEPS_LIFECYCLE
-from zixly_backtester.domain.bars import BarsError
-from zixly_backtester.domain.engine import ExecutionSettings, run_batch
-from zixly_backtester.domain.errors import DatasetNotFound
-from zixly_backtester.domain.planning import PlanningError, plan_sweep
-from zixly_backtester.service_layer.ports import ArtifactStore, DatasetSource, EventPublisher
 
 EVENT_SOURCE = "/zixly/backtester"
 #: Errors that are facts about the task: they fail it for good instead of being retried.
@@ -54,7 +54,9 @@ async def plan(
     except PlanningError as exc:
         failed = SweepFailed(sweep_id=sweep.sweep_id, reason=str(exc))
         await publisher.publish(
-            SWEEPS_LIFECYCLE, _child(request, failed, kind="sweep.failed", subject_id=sweep.sweep_id), sweep.sweep_id
+            SWEEPS_LIFECYCLE,
+            _child(request, failed, kind="sweep.failed", subject_id=sweep.sweep_id),
+            sweep.sweep_id,
         )
         return 0
     await publisher.publish(

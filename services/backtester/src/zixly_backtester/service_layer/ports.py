@@ -7,8 +7,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from zixly_contracts.envelope import Envelope
 from zixly_backtester.domain.bars import Bars
+from zixly_contracts.envelope import Envelope
 
 
 class ObjectStore(Protocol):

@@ -16,10 +16,14 @@ sweeps = Table(
     *(Column(name, Text) for name in ("sweep_id", "name", "status", "failure_reason")),
     Column("datasets", JSONB),
     Column("strategies", JSONB),
-    *(Column(name, Integer) for name in ("task_count", "backtest_count", "tasks_done", "tasks_failed",
-                                         "backtests_done")),
-    *(Column(name, DateTime(timezone=True)) for name in ("requested_at", "planned_at", "completed_at",
-                                                         "updated_at")),
+    *(
+        Column(name, Integer)
+        for name in ("task_count", "backtest_count", "tasks_done", "tasks_failed", "backtests_done")
+    ),
+    *(
+        Column(name, DateTime(timezone=True))
+        for name in ("requested_at", "planned_at", "completed_at", "updated_at")
+    ),
 )
 results = Table(
     "results",
@@ -65,7 +69,9 @@ class PostgresReadModels:
         if strategy is not None:
             query = query.where(results.c.strategy == strategy)
         ordering = column.desc().nulls_last() if descending else column.asc().nulls_last()
-        query = query.order_by(ordering, results.c.dataset, results.c.strategy, results.c.params_key).limit(limit)
+        query = query.order_by(ordering, results.c.dataset, results.c.strategy, results.c.params_key).limit(
+            limit
+        )
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [

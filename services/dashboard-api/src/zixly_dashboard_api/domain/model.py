@@ -10,7 +10,9 @@ from pydantic import BaseModel, computed_field
 from zixly_contracts.metrics import METRIC_NAMES
 
 #: Metrics a result list may be ordered by, and whether bigger is better.
-RANKABLE: dict[str, bool] = {name: name not in {"max_drawdown_bars", "max_drawdown_days"} for name in METRIC_NAMES}
+RANKABLE: dict[str, bool] = {
+    name: name not in {"max_drawdown_bars", "max_drawdown_days"} for name in METRIC_NAMES
+}
 
 
 class SweepView(BaseModel):

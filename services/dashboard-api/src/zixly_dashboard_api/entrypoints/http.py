@@ -59,14 +59,21 @@ def create_app(read_models: ReadModels, *, lifespan: object = None) -> FastAPI:
     ) -> list[ResultView] | JSONResponse:
         if order_by not in RANKABLE:
             return problem(
-                422, "unknown-metric", "Unknown metric",
+                422,
+                "unknown-metric",
+                "Unknown metric",
                 f"order_by must be one of: {', '.join(RANKABLE)} (got {order_by!r})",
             )
         if await read_models.sweep(sweep_id) is None:
             return problem(404, "unknown-sweep", "Unknown sweep", f"no sweep with id {sweep_id!r}")
         descending = RANKABLE[order_by] if order is None else order == "desc"
         return await read_models.results(
-            sweep_id, order_by=order_by, descending=descending, limit=limit, dataset=dataset, strategy=strategy
+            sweep_id,
+            order_by=order_by,
+            descending=descending,
+            limit=limit,
+            dataset=dataset,
+            strategy=strategy,
         )
 
     @app.get("/healthz")
@@ -77,6 +84,8 @@ def create_app(read_models: ReadModels, *, lifespan: object = None) -> FastAPI:
     async def readyz() -> JSONResponse:
         if await read_models.ping():
             return JSONResponse({"status": "ready"})
-        return problem(503, "not-ready", "Not ready", "the read-model database does not answer", retry_after=5)
+        return problem(
+            503, "not-ready", "Not ready", "the read-model database does not answer", retry_after=5
+        )
 
     return app

@@ -51,7 +51,10 @@ def parse_payload(body: str) -> SweepWebhook:
         return SweepWebhook.model_validate_json(body)
     except ValidationError as exc:
         raise InvalidPayload(
-            [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors(include_url=False)]
+            [
+                {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+                for e in exc.errors(include_url=False)
+            ]
         ) from exc
 
 
@@ -89,7 +92,9 @@ def accept(
     sweep = ids.sweep_id(source, webhook_id)
     kept = {name: headers[name] for name in KEPT_HEADERS if name in headers}
     received = envelope(
-        WebhookReceived(webhook_id=webhook_id, source=source, received_at=received_at, body=body, headers=kept),
+        WebhookReceived(
+            webhook_id=webhook_id, source=source, received_at=received_at, body=body, headers=kept
+        ),
         id=ids.event_id(f"{source}:{webhook_id}", "webhook.received"),
         source=EVENT_SOURCE,
         subject=sweep,
@@ -107,4 +112,6 @@ def accept(
 
 
 def pretty(errors: list[dict[str, Any]]) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors) or json.dumps(errors)
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors) or json.dumps(
+        errors
+    )

@@ -78,30 +78,46 @@ def create_app(
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/json":
             return problem(
-                415, "unsupported-media-type", "Unsupported media type",
+                415,
+                "unsupported-media-type",
+                "Unsupported media type",
                 f"send the body as application/json (got {content_type or 'no content type'!r})",
             )
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
-            return problem(413, "body-too-large", "Body too large", f"the body limit is {max_body_bytes} bytes")
+            return problem(
+                413, "body-too-large", "Body too large", f"the body limit is {max_body_bytes} bytes"
+            )
         try:
             raw = await read_capped(request.stream(), max_body_bytes)
         except BodyTooLarge:
-            return problem(413, "body-too-large", "Body too large", f"the body limit is {max_body_bytes} bytes")
+            return problem(
+                413, "body-too-large", "Body too large", f"the body limit is {max_body_bytes} bytes"
+            )
         try:
             accepted = await receive_webhook(
-                source=source, raw_body=raw, headers=dict(request.headers),
-                verifier=verifier, publisher=publisher, max_backtests=max_backtests,
+                source=source,
+                raw_body=raw,
+                headers=dict(request.headers),
+                verifier=verifier,
+                publisher=publisher,
+                max_backtests=max_backtests,
             )
         except UnknownSource as exc:
             return problem(404, "unknown-source", "Unknown webhook source", str(exc))
         except MalformedRequest as exc:
             return problem(400, "malformed-request", "Malformed request", str(exc))
         except InvalidSignature as exc:
-            return problem(401, "invalid-signature", "Invalid signature",
-                           f"{exc}; sign id.timestamp.body with a current secret of the source")
+            return problem(
+                401,
+                "invalid-signature",
+                "Invalid signature",
+                f"{exc}; sign id.timestamp.body with a current secret of the source",
+            )
         except InvalidPayload as exc:
-            return problem(422, "invalid-sweep", "Invalid sweep request", pretty(exc.errors), errors=exc.errors)
+            return problem(
+                422, "invalid-sweep", "Invalid sweep request", pretty(exc.errors), errors=exc.errors
+            )
         except SweepTooLarge as exc:
             return problem(422, "sweep-too-large", "Sweep too large", str(exc))
         except BrokerUnavailable as exc:

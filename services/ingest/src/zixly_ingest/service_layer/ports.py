@@ -11,7 +11,7 @@ class SignatureVerifier(Protocol):
     def known_source(self, source: str) -> bool: ...
 
     def verify(self, source: str, body: str, headers: dict[str, str]) -> None:
-        """Raise :class:`~zixly_ingest.domain.errors.InvalidSignature` unless a secret of ``source`` signed it."""
+        """Raise ``InvalidSignature`` unless a secret of ``source`` signed ``body``."""
 
 
 class EventPublisher(Protocol):
