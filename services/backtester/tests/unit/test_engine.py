@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from zixly_backtester.domain.bars import Bars
 from zixly_backtester.domain.engine import ExecutionSettings, run_batch
 from zixly_contracts.metrics import METRIC_NAMES, Metrics

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from zixly_backtester.domain.grid import GridTooLarge, expand_grid, range_values
 from zixly_backtester.domain.strategies import InvalidParameters, UnknownStrategy
 from zixly_contracts.sweep_spec import Constraint, Range, Sample, StrategyGrid

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from zixly_backtester.domain import overfitting as of
 from zixly_backtester.domain.bars import Bars
 from zixly_backtester.domain.engine import ExecutionSettings, run_batch

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import talib
+
 from zixly_backtester.domain.bars import Bars
 from zixly_backtester.domain.engine import TRADE_COLUMNS, ExecutionSettings, run_batch
 from zixly_backtester.domain.strategies import (

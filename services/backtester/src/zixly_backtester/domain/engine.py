@@ -17,10 +17,10 @@ from types import ModuleType
 from typing import Literal
 
 import numpy as np
-from zixly_contracts.metrics import METRIC_NAMES
 
 from zixly_backtester.domain.bars import Bars
 from zixly_backtester.domain.strategies import PriceData, SignalPlan, get_strategy, validate_params
+from zixly_contracts.metrics import METRIC_NAMES
 
 INT_METRICS = frozenset({"max_drawdown_bars", "closed_trades", "open_trades"})
 METRIC_DEFINITIONS_VERSION = "zixly-metrics/1"

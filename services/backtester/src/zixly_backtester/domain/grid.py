@@ -15,9 +15,9 @@ import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from zixly_contracts.sweep_spec import Constraint, Range, Sample, StrategyGrid
 
 from zixly_backtester.domain.strategies import InvalidParameters, ParamDef, coerce_param, get_strategy
+from zixly_contracts.sweep_spec import Constraint, Range, Sample, StrategyGrid
 
 DEFAULT_MAX_COUNT = 1_000_000
 MAX_ENUMERATED = 20_000_000

@@ -374,11 +374,10 @@ def _rank_key(metric: str) -> Any:
 
 
 def _sweep_run(args: argparse.Namespace) -> int:
-    from zixly_contracts.metrics import METRIC_NAMES
-
     from zixly_backtester.domain.engine import run_batch
     from zixly_backtester.domain.grid import expand_grid, grid_from_mapping
     from zixly_backtester.domain.overfitting import sweep_statistics
+    from zixly_contracts.metrics import METRIC_NAMES
 
     if args.rank_by not in METRIC_NAMES:
         raise CliError(f"--rank-by must be one of {', '.join(METRIC_NAMES)}")
