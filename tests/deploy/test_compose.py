@@ -539,22 +539,7 @@ def _imported_modules(source_root: Path) -> set[str]:
     return found - set(sys.stdlib_module_names) - {"__future__"}
 
 
-#: Known gaps in the services' own pyproject files, reported to their owners: the image would not start.
-UNDECLARED = {
-    "backtester": "main.py imports uvicorn, which services/backtester/pyproject.toml does not declare",
-    "aggregator": "main.py imports uvicorn, which services/aggregator/pyproject.toml does not declare",
-}
-
-
-@pytest.mark.parametrize(
-    "folder",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(reason=UNDECLARED[name], strict=False))
-        if name in UNDECLARED
-        else name
-        for name in sorted(SERVICES)
-    ],
-)
+@pytest.mark.parametrize("folder", sorted(SERVICES))
 def test_each_image_installs_every_module_its_code_imports(folder: str) -> None:
     """The image holds only the service's locked dependencies, not the whole workspace's: a module that
     works in the development venv but is undeclared would be missing at the container's start."""
