@@ -148,3 +148,13 @@ def test_single_flag_run_exposure() -> None:
     flags[0, 1] = 1
     m = run_signals(bars, flags, ExecutionSettings(fill="close")).metrics[0]
     assert m["exposure"] == 0.75
+
+
+def test_no_trades_with_a_risk_free_rate_has_null_sharpe() -> None:
+    bars = Bars.from_arrays(close=[100.0, 101.0, 102.0, 103.0, 104.0])
+    settings = ExecutionSettings(risk_free_rate=0.03, periods_per_year=252)
+    m = run_batch(bars, "sma_cross", [{"fast": 2, "slow": 3}], settings).metrics[0]
+    assert m["sharpe"] is None
+    assert m["annual_volatility"] == 0.0
+    assert m["sortino"] == pytest.approx(-math.sqrt(252), rel=1e-12)  # mean(-rf/P) / (rf/P) · √P
+    assert mx.sharpe(np.zeros(5), 0.03, 252) is None

@@ -83,6 +83,94 @@ def _entry_units(avail: float, eff: float, fee_rate: float, whole: bool) -> floa
     return u
 
 
+# trade statistics accumulated per parameter set (slots of a small scratch array)
+S_CLOSED = 0
+S_WINS = 1
+S_GROSS_WIN = 2
+S_GROSS_LOSS = 3
+S_RET_SUM = 4
+S_PNL_MEAN = 5
+S_PNL_M2 = 6
+N_STATS = 7
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _close_position(
+    c: int,
+    t: int,
+    units: float,
+    pos: int,
+    px: float,
+    entry_eff: float,
+    entry_fee: float,
+    entry_bar: int,
+    reason: int,
+    slip: float,
+    fee_rate: float,
+    fixed_fee: float,
+    st: np.ndarray,
+    record_trades: bool,
+    trades_out: np.ndarray,
+    n_tr: int,
+) -> tuple[float, int]:
+    """Close ``units`` at raw price ``px``; returns (cash received, trade rows written so far)."""
+    eff = px * (1.0 - slip) if pos > 0 else px * (1.0 + slip)
+    fee = abs(units) * eff * fee_rate + fixed_fee
+    pnl = units * (eff - entry_eff) - entry_fee - fee
+    basis = abs(units) * entry_eff
+    tret = pnl / basis if basis > 0.0 else 0.0
+    st[S_CLOSED] += 1.0
+    if pnl > 0.0:
+        st[S_WINS] += 1.0
+        st[S_GROSS_WIN] += pnl
+    elif pnl < 0.0:
+        st[S_GROSS_LOSS] -= pnl
+    st[S_RET_SUM] += tret
+    delta = pnl - st[S_PNL_MEAN]
+    st[S_PNL_MEAN] += delta / st[S_CLOSED]
+    st[S_PNL_M2] += delta * (pnl - st[S_PNL_MEAN])
+    if record_trades:
+        if n_tr < trades_out.shape[0]:
+            tr = trades_out[n_tr]
+            tr[T_COMBO] = c
+            tr[T_DIRECTION] = pos
+            tr[T_ENTRY_BAR] = entry_bar
+            tr[T_EXIT_BAR] = t
+            tr[T_UNITS] = abs(units)
+            tr[T_ENTRY_PRICE] = entry_eff
+            tr[T_EXIT_PRICE] = eff
+            tr[T_FEES] = entry_fee + fee
+            tr[T_PNL] = pnl
+            tr[T_RETURN] = tret
+            tr[T_OPEN] = 0.0
+            tr[T_EXIT_REASON] = reason
+        n_tr += 1
+    return units * eff - fee, n_tr
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _open_position(
+    cash: float,
+    tgt: int,
+    px: float,
+    slip: float,
+    fee_rate: float,
+    fixed_fee: float,
+    whole: bool,
+    fixed_units: float,
+) -> tuple[float, float, float, float]:
+    """Open a ``tgt`` (±1) position at raw price ``px``: (cash after, signed units, fill price, fee)."""
+    eff = px * (1.0 + slip) if tgt > 0 else px * (1.0 - slip)
+    if fixed_units > 0.0:
+        u = fixed_units
+    else:
+        u = _entry_units(cash - fixed_fee, eff, fee_rate, whole)
+    if u <= 0.0:
+        return cash, 0.0, 0.0, 0.0
+    fee = u * eff * fee_rate + fixed_fee
+    return cash - (tgt * u * eff + fee), tgt * u, eff, fee
+
+
 @njit(cache=True, nogil=True)
 def simulate_batch(
     open_: np.ndarray,
@@ -119,16 +207,24 @@ def simulate_batch(
 
     Signals: for parameter set ``c`` and event ``k`` (enter long, exit long, enter short, exit short),
     the event fires at bar ``t`` when the sign of ``x[ix[c], t] - lines[il[c, k], t]`` equals
-    ``dirs[k]`` and its last non-zero sign before ``t`` was the opposite (DESIGN §6 tie rule); with
-    ``use_flags`` the events come from the bit flags ``flags[ix[c], t]`` instead.
+    ``dirs[k]`` and its last non-zero sign before ``t`` was the opposite (DESIGN §6 tie rule; a NaN
+    compares as a tie, so warm-up bars carry no sign); with ``use_flags`` the events come from the bit
+    flags ``flags[ix[c], t]`` instead.
     """
     n_sets = ix.shape[0]
     n = close.shape[0]
     has_sl = sl_frac > 0.0
     has_tp = tp_frac > 0.0
+    has_stops = has_sl or has_tp
     n_events = 4 if long_short else 2
     n_tr = 0
-    cap = trades_out.shape[0]
+    d0 = dirs[0]
+    d1 = dirs[1]
+    d2 = dirs[2]
+    d3 = dirs[3]
+    st = np.zeros(N_STATS)
+    rets = np.empty(n)
+    ls = np.zeros(4, dtype=np.int64)
     for c in range(n_sets):
         cash = cash0
         units = 0.0
@@ -140,251 +236,204 @@ def simulate_batch(
         tp_lvl = 0.0
         stop_start = 0
         pending = NONE
-        ls0 = 0
-        ls1 = 0
-        ls2 = 0
-        ls3 = 0
+        ls[:] = 0
+        last_sign = 0
+        st[:] = 0.0
         xi = ix[c]
         l0 = il[c, 0]
-        l1 = il[c, 1]
-        l2 = il[c, 2]
-        l3 = il[c, 3]
-        d0 = dirs[0]
-        d1 = dirs[1]
-        d2 = dirs[2]
-        d3 = dirs[3]
+        shared = il[c, 1] == l0 and il[c, 2] == l0 and il[c, 3] == l0
         exposed = 0
-        n_closed = 0
-        n_wins = 0
-        gross_win = 0.0
-        gross_loss = 0.0
-        ret_sum = 0.0
-        pnl_mean = 0.0
-        pnl_m2 = 0.0
         row = equity_out[c]
+        # running return / drawdown statistics (pass 1 of the metrics, fused into the simulation)
+        prev = cash0
+        rsum = 0.0
+        peak = cash0
+        peak_i = 0
+        mdd = 0.0
+        mdd_peak_i = 0
+        mdd_end_i = -1
+        mdd_open = False
         for t in range(n):
             trad = tradable[t]
             # ---- 1. an order pending from the previous signal fills at this bar's open
-            fill_now = False
-            fill_px = 0.0
-            if pending != NONE and trad:
-                if fill_close:
-                    pass  # handled after the signal of this bar
+            if pending != NONE and trad and not fill_close:
+                tgt = pending
+                pending = NONE
+                if pos != 0:
+                    got, n_tr = _close_position(
+                        c, t, units, pos, open_[t], entry_eff, entry_fee, entry_bar, REASON_SIGNAL,
+                        slip, fee_rate, fixed_fee, st, record_trades, trades_out, n_tr,
+                    )  # fmt: skip
+                    cash += got
+                    units = 0.0
+                    pos = 0
+                if tgt != 0:
+                    cash, units, entry_eff, entry_fee = _open_position(
+                        cash, tgt, open_[t], slip, fee_rate, fixed_fee, whole, fixed_units
+                    )
+                    if units != 0.0:
+                        pos = tgt
+                        entry_bar = t
+                        stop_start = t
+                        if has_sl:
+                            sl_lvl = open_[t] * (1.0 - sl_frac) if pos > 0 else open_[t] * (1.0 + sl_frac)
+                        if has_tp:
+                            tp_lvl = open_[t] * (1.0 + tp_frac) if pos > 0 else open_[t] * (1.0 - tp_frac)
+            # ---- 2. stop-loss / take-profit in the bar; a gap through the level fills at the open
+            if has_stops and pos != 0 and trad and t >= stop_start:
+                o = open_[t]
+                reason = 0
+                xpx = 0.0
+                if pos > 0:
+                    if has_sl and o <= sl_lvl:
+                        reason = REASON_STOP_LOSS
+                        xpx = o
+                    elif has_tp and o >= tp_lvl:
+                        reason = REASON_TAKE_PROFIT
+                        xpx = o
+                    elif has_sl and low[t] <= sl_lvl:
+                        reason = REASON_STOP_LOSS
+                        xpx = sl_lvl
+                    elif has_tp and high[t] >= tp_lvl:
+                        reason = REASON_TAKE_PROFIT
+                        xpx = tp_lvl
                 else:
-                    fill_now = True
-                    fill_px = open_[t]
-            for phase in range(2):
-                # phase 0: fills at the open, then stops during the bar; phase 1: fills at the close
-                if phase == 1:
-                    # ---- 3. signal on this bar's close
-                    ev = 0
-                    if use_flags:
-                        ev = flags[xi, t]
-                    else:
-                        for k in range(n_events):
-                            if k == 0:
-                                li = l0
-                                dk = d0
-                            elif k == 1:
-                                li = l1
-                                dk = d1
-                            elif k == 2:
-                                li = l2
-                                dk = d2
-                            else:
-                                li = l3
-                                dk = d3
-                            a = x[xi, t]
-                            b = lines[li, t]
-                            if a != a or b != b:
-                                continue
-                            s = 0
-                            if a > b:
-                                s = 1
-                            elif a < b:
-                                s = -1
-                            if s == 0:
-                                continue
-                            if k == 0:
-                                if s == dk and ls0 == -s:
-                                    ev |= ENTER_LONG
-                                ls0 = s
-                            elif k == 1:
-                                if s == dk and ls1 == -s:
-                                    ev |= EXIT_LONG
-                                ls1 = s
-                            elif k == 2:
-                                if s == dk and ls2 == -s:
-                                    ev |= ENTER_SHORT
-                                ls2 = s
-                            else:
-                                if s == dk and ls3 == -s:
-                                    ev |= EXIT_SHORT
-                                ls3 = s
-                    if ev != 0:
-                        tgt = pos
-                        if pos > 0:
-                            if long_short and (ev & ENTER_SHORT) != 0:
-                                tgt = -1
-                            elif (ev & EXIT_LONG) != 0:
-                                tgt = 0
-                        elif pos < 0:
-                            if (ev & ENTER_LONG) != 0:
-                                tgt = 1
-                            elif (ev & EXIT_SHORT) != 0:
-                                tgt = 0
-                        else:
-                            if (ev & ENTER_LONG) != 0:
-                                tgt = 1
-                            elif long_short and (ev & ENTER_SHORT) != 0:
-                                tgt = -1
-                        pending = tgt if tgt != pos else NONE
-                    if fill_close and pending != NONE and trad:
-                        fill_now = True
-                        fill_px = close[t]
-                    else:
-                        fill_now = False
-                if fill_now:
-                    tgt = pending
-                    pending = NONE
-                    if pos != 0 and tgt != pos:
-                        # close the open position
-                        eff = fill_px * (1.0 - slip) if pos > 0 else fill_px * (1.0 + slip)
-                        fee = abs(units) * eff * fee_rate + fixed_fee
-                        cash += units * eff - fee
-                        pnl = units * (eff - entry_eff) - entry_fee - fee
-                        basis = abs(units) * entry_eff
-                        tret = pnl / basis if basis > 0.0 else 0.0
-                        n_closed += 1
-                        if pnl > 0.0:
-                            n_wins += 1
-                            gross_win += pnl
-                        elif pnl < 0.0:
-                            gross_loss -= pnl
-                        ret_sum += tret
-                        delta = pnl - pnl_mean
-                        pnl_mean += delta / n_closed
-                        pnl_m2 += delta * (pnl - pnl_mean)
-                        if record_trades:
-                            if n_tr < cap:
-                                tr = trades_out[n_tr]
-                                tr[T_COMBO] = c
-                                tr[T_DIRECTION] = pos
-                                tr[T_ENTRY_BAR] = entry_bar
-                                tr[T_EXIT_BAR] = t
-                                tr[T_UNITS] = abs(units)
-                                tr[T_ENTRY_PRICE] = entry_eff
-                                tr[T_EXIT_PRICE] = eff
-                                tr[T_FEES] = entry_fee + fee
-                                tr[T_PNL] = pnl
-                                tr[T_RETURN] = tret
-                                tr[T_OPEN] = 0.0
-                                tr[T_EXIT_REASON] = REASON_SIGNAL
-                            n_tr += 1
-                        units = 0.0
-                        pos = 0
-                    if tgt != 0 and pos == 0:
-                        eff = fill_px * (1.0 + slip) if tgt > 0 else fill_px * (1.0 - slip)
-                        if fixed_units > 0.0:
-                            u = fixed_units
-                        else:
-                            u = _entry_units(cash - fixed_fee, eff, fee_rate, whole)
-                        if u > 0.0:
-                            fee = u * eff * fee_rate + fixed_fee
-                            cash -= tgt * u * eff + fee
-                            units = tgt * u
-                            pos = tgt
-                            entry_eff = eff
-                            entry_fee = fee
-                            entry_bar = t
-                            stop_start = t + 1 if phase == 1 else t
-                            if has_sl:
-                                sl_lvl = fill_px * (1.0 - sl_frac) if pos > 0 else fill_px * (1.0 + sl_frac)
-                            if has_tp:
-                                tp_lvl = fill_px * (1.0 + tp_frac) if pos > 0 else fill_px * (1.0 - tp_frac)
-                    fill_now = False
-                if phase == 0 and pos != 0 and (has_sl or has_tp) and trad and t >= stop_start:
-                    # ---- 2. stop-loss / take-profit in the bar; a gap through the level fills at the open
-                    o = open_[t]
-                    reason = 0
-                    xpx = 0.0
-                    if pos > 0:
-                        if has_sl and o <= sl_lvl:
-                            reason = REASON_STOP_LOSS
-                            xpx = o
-                        elif has_tp and o >= tp_lvl:
-                            reason = REASON_TAKE_PROFIT
-                            xpx = o
-                        elif has_sl and low[t] <= sl_lvl:
-                            reason = REASON_STOP_LOSS
-                            xpx = sl_lvl
-                        elif has_tp and high[t] >= tp_lvl:
-                            reason = REASON_TAKE_PROFIT
-                            xpx = tp_lvl
-                    else:
-                        if has_sl and o >= sl_lvl:
-                            reason = REASON_STOP_LOSS
-                            xpx = o
-                        elif has_tp and o <= tp_lvl:
-                            reason = REASON_TAKE_PROFIT
-                            xpx = o
-                        elif has_sl and high[t] >= sl_lvl:
-                            reason = REASON_STOP_LOSS
-                            xpx = sl_lvl
-                        elif has_tp and low[t] <= tp_lvl:
-                            reason = REASON_TAKE_PROFIT
-                            xpx = tp_lvl
-                    if reason != 0:
-                        eff = xpx * (1.0 - slip) if pos > 0 else xpx * (1.0 + slip)
-                        fee = abs(units) * eff * fee_rate + fixed_fee
-                        cash += units * eff - fee
-                        pnl = units * (eff - entry_eff) - entry_fee - fee
-                        basis = abs(units) * entry_eff
-                        tret = pnl / basis if basis > 0.0 else 0.0
-                        n_closed += 1
-                        if pnl > 0.0:
-                            n_wins += 1
-                            gross_win += pnl
-                        elif pnl < 0.0:
-                            gross_loss -= pnl
-                        ret_sum += tret
-                        delta = pnl - pnl_mean
-                        pnl_mean += delta / n_closed
-                        pnl_m2 += delta * (pnl - pnl_mean)
-                        if record_trades:
-                            if n_tr < cap:
-                                tr = trades_out[n_tr]
-                                tr[T_COMBO] = c
-                                tr[T_DIRECTION] = pos
-                                tr[T_ENTRY_BAR] = entry_bar
-                                tr[T_EXIT_BAR] = t
-                                tr[T_UNITS] = abs(units)
-                                tr[T_ENTRY_PRICE] = entry_eff
-                                tr[T_EXIT_PRICE] = eff
-                                tr[T_FEES] = entry_fee + fee
-                                tr[T_PNL] = pnl
-                                tr[T_RETURN] = tret
-                                tr[T_OPEN] = 0.0
-                                tr[T_EXIT_REASON] = reason
-                            n_tr += 1
-                        units = 0.0
-                        pos = 0
-            # ---- 4. mark to market at the close
+                    if has_sl and o >= sl_lvl:
+                        reason = REASON_STOP_LOSS
+                        xpx = o
+                    elif has_tp and o <= tp_lvl:
+                        reason = REASON_TAKE_PROFIT
+                        xpx = o
+                    elif has_sl and high[t] >= sl_lvl:
+                        reason = REASON_STOP_LOSS
+                        xpx = sl_lvl
+                    elif has_tp and low[t] <= tp_lvl:
+                        reason = REASON_TAKE_PROFIT
+                        xpx = tp_lvl
+                if reason != 0:
+                    got, n_tr = _close_position(
+                        c, t, units, pos, xpx, entry_eff, entry_fee, entry_bar, reason,
+                        slip, fee_rate, fixed_fee, st, record_trades, trades_out, n_tr,
+                    )  # fmt: skip
+                    cash += got
+                    units = 0.0
+                    pos = 0
+            # ---- 3. the signal of this bar's close
+            ev = 0
+            if use_flags:
+                ev = flags[xi, t]
+            elif shared:
+                a = x[xi, t]
+                b = lines[l0, t]
+                sg = 0
+                if a > b:
+                    sg = 1
+                elif a < b:
+                    sg = -1
+                if sg != 0:
+                    if last_sign == -sg:
+                        if sg == d0:
+                            ev |= ENTER_LONG
+                        if sg == d1:
+                            ev |= EXIT_LONG
+                        if long_short:
+                            if sg == d2:
+                                ev |= ENTER_SHORT
+                            if sg == d3:
+                                ev |= EXIT_SHORT
+                    last_sign = sg
+            else:
+                a = x[xi, t]
+                for k in range(n_events):
+                    b = lines[il[c, k], t]
+                    sg = 0
+                    if a > b:
+                        sg = 1
+                    elif a < b:
+                        sg = -1
+                    if sg != 0:
+                        if ls[k] == -sg and sg == dirs[k]:
+                            ev |= 1 << k
+                        ls[k] = sg
+            if ev != 0:
+                tgt = pos
+                if pos > 0:
+                    if long_short and (ev & ENTER_SHORT) != 0:
+                        tgt = -1
+                    elif (ev & EXIT_LONG) != 0:
+                        tgt = 0
+                elif pos < 0:
+                    if (ev & ENTER_LONG) != 0:
+                        tgt = 1
+                    elif (ev & EXIT_SHORT) != 0:
+                        tgt = 0
+                else:
+                    if (ev & ENTER_LONG) != 0:
+                        tgt = 1
+                    elif long_short and (ev & ENTER_SHORT) != 0:
+                        tgt = -1
+                pending = tgt if tgt != pos else NONE
+            # ---- 4. fill at this bar's close
+            if fill_close and pending != NONE and trad:
+                tgt = pending
+                pending = NONE
+                if pos != 0:
+                    got, n_tr = _close_position(
+                        c, t, units, pos, close[t], entry_eff, entry_fee, entry_bar, REASON_SIGNAL,
+                        slip, fee_rate, fixed_fee, st, record_trades, trades_out, n_tr,
+                    )  # fmt: skip
+                    cash += got
+                    units = 0.0
+                    pos = 0
+                if tgt != 0:
+                    cash, units, entry_eff, entry_fee = _open_position(
+                        cash, tgt, close[t], slip, fee_rate, fixed_fee, whole, fixed_units
+                    )
+                    if units != 0.0:
+                        pos = tgt
+                        entry_bar = t
+                        stop_start = t + 1
+                        if has_sl:
+                            sl_lvl = close[t] * (1.0 - sl_frac) if pos > 0 else close[t] * (1.0 + sl_frac)
+                        if has_tp:
+                            tp_lvl = close[t] * (1.0 + tp_frac) if pos > 0 else close[t] * (1.0 - tp_frac)
+            # ---- 5. mark to market at the close; returns and drawdown
             if pos != 0:
-                row[t] = cash + units * close[t]
+                e = cash + units * close[t]
                 exposed += 1
             else:
-                row[t] = cash
+                e = cash
+            row[t] = e
+            if e != prev:
+                r = (e - prev) / abs(prev) if prev != 0.0 else 0.0
+            else:
+                r = 0.0
+            rets[t] = r
+            rsum += r - rf_per_bar
+            prev = e
+            if e >= peak:
+                if mdd_open:
+                    mdd_end_i = t
+                    mdd_open = False
+                peak = e
+                peak_i = t
+            else:
+                dd = e / peak - 1.0 if peak > 0.0 else -1.0
+                if dd < mdd:
+                    mdd = dd
+                    mdd_peak_i = peak_i
+                    mdd_open = True
         # ---- metrics of this parameter set
         m = metrics_out[c]
         e_last = row[n - 1]
         m[M_FINAL_EQUITY] = e_last
         m[M_TOTAL_RETURN] = e_last / cash0 - 1.0
         m[M_EXPOSURE] = exposed / n
+        n_closed = st[S_CLOSED]
         m[M_CLOSED_TRADES] = n_closed
         m[M_OPEN_TRADES] = 1.0 if pos != 0 else 0.0
         if pos != 0 and record_trades:
-            if n_tr < cap:
+            if n_tr < trades_out.shape[0]:
                 eff = close[n - 1]
                 tr = trades_out[n_tr]
                 tr[T_COMBO] = c
@@ -402,37 +451,91 @@ def simulate_batch(
                 tr[T_EXIT_REASON] = REASON_END
             n_tr += 1
         if n_closed > 0:
-            m[M_WIN_RATE] = n_wins / n_closed
-            m[M_AVG_TRADE] = ret_sum / n_closed
-            m[M_EXPECTANCY] = pnl_mean
-            m[M_PROFIT_FACTOR] = gross_win / gross_loss if gross_loss > 0.0 else np.nan
+            m[M_WIN_RATE] = st[S_WINS] / n_closed
+            m[M_AVG_TRADE] = st[S_RET_SUM] / n_closed
+            m[M_EXPECTANCY] = st[S_PNL_MEAN]
+            m[M_PROFIT_FACTOR] = st[S_GROSS_WIN] / st[S_GROSS_LOSS] if st[S_GROSS_LOSS] > 0.0 else np.nan
         else:
             m[M_WIN_RATE] = np.nan
             m[M_AVG_TRADE] = np.nan
             m[M_EXPECTANCY] = np.nan
             m[M_PROFIT_FACTOR] = np.nan
-        if n_closed > 1 and pnl_m2 > 0.0:
-            m[M_SQN] = math.sqrt(n_closed) * pnl_mean / math.sqrt(pnl_m2 / (n_closed - 1))
+        if n_closed > 1 and st[S_PNL_M2] > 0.0:
+            m[M_SQN] = math.sqrt(n_closed) * st[S_PNL_MEAN] / math.sqrt(st[S_PNL_M2] / (n_closed - 1))
         else:
             m[M_SQN] = np.nan
-        _equity_metrics(row, ts_ns, cash0, rf_per_bar, ppy, m)
-    if n_tr > cap:
+        if mdd_open:
+            mdd_end_i = n - 1
+        m[M_MAX_DRAWDOWN] = mdd
+        if mdd < 0.0:
+            m[M_MAX_DRAWDOWN_BARS] = mdd_end_i - mdd_peak_i
+            m[M_MAX_DRAWDOWN_DAYS] = (ts_ns[mdd_end_i] - ts_ns[mdd_peak_i]) / NS_PER_DAY
+        else:
+            m[M_MAX_DRAWDOWN_BARS] = 0.0
+            m[M_MAX_DRAWDOWN_DAYS] = 0.0
+        _ratio_metrics(rets, rsum, e_last / cash0, rf_per_bar, ppy, mdd, m)
+    if n_tr > trades_out.shape[0]:
         return -1
     return n_tr
+
+
+@njit(cache=True, nogil=True)
+def _ratio_metrics(
+    rets: np.ndarray,
+    excess_sum: float,
+    growth: float,
+    rf_per_bar: float,
+    ppy: float,
+    mdd: float,
+    m: np.ndarray,
+) -> None:
+    """CAGR, volatility, Sharpe, Sortino and Calmar from the per-bar returns (pass 2: deviations)."""
+    n = rets.shape[0]
+    if n < 2:
+        m[M_CAGR] = np.nan
+        m[M_ANNUAL_VOLATILITY] = np.nan
+        m[M_SHARPE] = np.nan
+        m[M_SORTINO] = np.nan
+        m[M_CALMAR] = np.nan
+        return
+    mean = excess_sum / n
+    v = 0.0
+    dsq = 0.0
+    first = rets[0]
+    constant = True
+    for t in range(n):
+        r = rets[t]
+        q = r - rf_per_bar
+        dq = q - mean
+        v += dq * dq
+        if q < 0.0:
+            dsq += q * q
+        if r != first:
+            constant = False
+    if constant:
+        v = 0.0  # zero variance, exactly: the mean of equal numbers need not round back to them
+    cagr = growth ** (ppy / n) - 1.0 if growth > 0.0 else -1.0
+    m[M_CAGR] = cagr
+    std = math.sqrt(v / (n - 1))
+    sq = math.sqrt(ppy)
+    m[M_ANNUAL_VOLATILITY] = std * sq
+    m[M_SHARPE] = mean / std * sq if std > 0.0 else np.nan
+    dd_dev = math.sqrt(dsq / n)
+    m[M_SORTINO] = mean / dd_dev * sq if dd_dev > 0.0 else np.nan
+    m[M_CALMAR] = cagr / -mdd if mdd < 0.0 else np.nan
 
 
 @njit(cache=True, nogil=True)
 def _equity_metrics(
     row: np.ndarray, ts_ns: np.ndarray, cash0: float, rf_per_bar: float, ppy: float, m: np.ndarray
 ) -> None:
-    """Return, risk and drawdown metrics of one close-marked equity curve (DESIGN §6).
-
-    There are ``n`` per-bar returns: the first is measured from the initial cash.
-    """
+    """Return, risk and drawdown metrics of one close-marked equity curve (DESIGN §6), computed exactly
+    as :func:`simulate_batch` does inside its loop. There are ``n`` per-bar returns: the first is
+    measured from the initial cash."""
     n = row.shape[0]
-    # pass 1: mean excess return, drawdown
+    rets = np.empty(n)
     prev = cash0
-    s = 0.0
+    rsum = 0.0
     peak = cash0
     peak_i = 0
     mdd = 0.0
@@ -441,8 +544,9 @@ def _equity_metrics(
     mdd_open = False
     for t in range(n):
         e = row[t]
-        r = (e - prev) / abs(prev) if prev != 0.0 else 0.0
-        s += r - rf_per_bar
+        r = ((e - prev) / abs(prev) if prev != 0.0 else 0.0) if e != prev else 0.0
+        rets[t] = r
+        rsum += r - rf_per_bar
         prev = e
         if e >= peak:
             if mdd_open:
@@ -465,34 +569,4 @@ def _equity_metrics(
     else:
         m[M_MAX_DRAWDOWN_BARS] = 0.0
         m[M_MAX_DRAWDOWN_DAYS] = 0.0
-    mean = s / n
-    # pass 2: variance and downside deviation of the excess returns
-    prev = cash0
-    v = 0.0
-    dsq = 0.0
-    for t in range(n):
-        e = row[t]
-        r = (e - prev) / abs(prev) if prev != 0.0 else 0.0
-        prev = e
-        q = r - rf_per_bar
-        dq = q - mean
-        v += dq * dq
-        if q < 0.0:
-            dsq += q * q
-    growth = row[n - 1] / cash0
-    if n < 2:
-        m[M_CAGR] = np.nan
-        m[M_ANNUAL_VOLATILITY] = np.nan
-        m[M_SHARPE] = np.nan
-        m[M_SORTINO] = np.nan
-        m[M_CALMAR] = np.nan
-        return
-    cagr = growth ** (ppy / n) - 1.0 if growth > 0.0 else -1.0
-    m[M_CAGR] = cagr
-    std = math.sqrt(v / (n - 1))
-    sq = math.sqrt(ppy)
-    m[M_ANNUAL_VOLATILITY] = std * sq
-    m[M_SHARPE] = mean / std * sq if std > 0.0 else np.nan
-    dd_dev = math.sqrt(dsq / n)
-    m[M_SORTINO] = mean / dd_dev * sq if dd_dev > 0.0 else np.nan
-    m[M_CALMAR] = cagr / -mdd if mdd < 0.0 else np.nan
+    _ratio_metrics(rets, rsum, row[n - 1] / cash0, rf_per_bar, ppy, mdd, m)

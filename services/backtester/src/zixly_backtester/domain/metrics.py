@@ -33,7 +33,7 @@ def sharpe(returns: np.ndarray, risk_free_rate: float = 0.0, periods_per_year: f
     if len(q) < 2:
         return None
     std = float(np.sqrt(np.sum((q - q.mean()) ** 2) / (len(q) - 1)))
-    if std == 0.0:
+    if std == 0.0 or np.all(q == q[0]):
         return None
     return float(q.mean() / std * math.sqrt(periods_per_year))
 
@@ -60,6 +60,8 @@ def annual_volatility(returns: np.ndarray, periods_per_year: float = 252.0) -> f
     r = np.asarray(returns, dtype=np.float64)
     if len(r) < 2:
         return None
+    if np.all(r == r[0]):
+        return 0.0
     return float(np.std(r, ddof=1) * math.sqrt(periods_per_year))
 
 
