@@ -7,11 +7,9 @@ from typing import Any
 
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 
-from zixly_aggregator.adapters.kafka import make_broker
 from zixly_aggregator.adapters.outbox import KafkaOutbox
 from zixly_aggregator.adapters.postgres import PostgresProjectionStore, make_engine
 from zixly_aggregator.config import Settings
-from zixly_aggregator.entrypoints.consumer import readiness, subscribe
 from zixly_aggregator.service_layer.handlers import project
 from zixly_contracts.envelope import Envelope
 from zixly_contracts.events import (
@@ -23,6 +21,8 @@ from zixly_contracts.events import (
     SweepRequested,
 )
 from zixly_contracts.topics import BACKTESTS_RESULTS, SWEEPS_LIFECYCLE, SWEEPS_REQUESTED
+from zixly_runtime.consumer import readiness, subscribe
+from zixly_runtime.kafka import make_broker
 
 
 @get

@@ -9,7 +9,7 @@ import uvicorn
 from zixly_aggregator.adapters.migrations import upgrade
 from zixly_aggregator.bootstrap import build
 from zixly_aggregator.config import Settings
-from zixly_aggregator.logs import configure_logging
+from zixly_runtime.logs import configure_logging
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -6,14 +6,14 @@ from faststream.asgi import AsgiFastStream, AsgiResponse, get
 
 from zixly_backtester.adapters.artifacts import ParquetArtifactStore
 from zixly_backtester.adapters.datasets import StoreDatasetSource
-from zixly_backtester.adapters.kafka import KafkaEventPublisher, make_broker
 from zixly_backtester.adapters.object_store import open_store
 from zixly_backtester.config import Settings
-from zixly_backtester.entrypoints.consumer import readiness, subscribe
 from zixly_backtester.service_layer import handlers
 from zixly_contracts.envelope import Envelope
 from zixly_contracts.events import RunBacktestBatch, SweepRequested
 from zixly_contracts.topics import BACKTESTS_TASKS, SWEEPS_REQUESTED
+from zixly_runtime.consumer import readiness, subscribe
+from zixly_runtime.kafka import KafkaEventPublisher, make_broker
 
 
 @get

@@ -6,7 +6,7 @@ import uvicorn
 
 from zixly_backtester.bootstrap import build
 from zixly_backtester.config import Settings
-from zixly_backtester.logs import configure_logging
+from zixly_runtime.logs import configure_logging
 
 
 def main() -> None:

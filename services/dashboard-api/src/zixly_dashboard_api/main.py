@@ -6,7 +6,7 @@ import uvicorn
 
 from zixly_dashboard_api.bootstrap import build
 from zixly_dashboard_api.config import Settings
-from zixly_dashboard_api.logs import configure_logging
+from zixly_runtime.logs import configure_logging
 
 
 def main() -> None:

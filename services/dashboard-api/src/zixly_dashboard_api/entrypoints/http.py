@@ -11,8 +11,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zixly_dashboard_api.domain.model import RANKABLE, ResultView, SweepView
-from zixly_dashboard_api.entrypoints.problems import PROBLEM_SCHEMA, problem
 from zixly_dashboard_api.service_layer.ports import ReadModels
+from zixly_runtime.problems import PROBLEM_SCHEMA, problem
 
 PAGE = files("zixly_dashboard_api.entrypoints").joinpath("static/index.html")
 
