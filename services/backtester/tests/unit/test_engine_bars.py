@@ -1,0 +1,122 @@
+"""Loading and validating bars: CSV and Parquet, paths and bytes, and clear errors."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from zixly_backtester.domain.bars import Bars, BarsError, load_bars
+
+
+def test_goog_loads_as_documented(goog: Bars) -> None:
+    assert len(goog) == 2148
+    assert goog.timestamps.dtype == np.dtype("datetime64[ns]")
+    assert str(goog.timestamps[0])[:10] == "2004-08-19"
+    assert str(goog.timestamps[-1])[:10] == "2013-03-01"
+    for arr in (goog.open, goog.high, goog.low, goog.close, goog.volume):
+        assert arr.dtype == np.float64
+        assert arr.flags.c_contiguous
+    assert goog.close[0] == 100.34
+
+
+def test_csv_and_parquet_bytes_give_the_same_bars(data_dir: Path) -> None:
+    raw = (data_dir / "EURUSD_1h.csv").read_bytes()
+    from_csv = load_bars(raw, "csv")
+    buf = io.BytesIO()
+    pd.read_csv(io.BytesIO(raw)).to_parquet(buf)
+    from_parquet = load_bars(buf.getvalue(), "parquet")
+    assert len(from_csv) == 5000
+    for name in ("timestamps", "open", "high", "low", "close", "volume"):
+        assert np.array_equal(getattr(from_csv, name), getattr(from_parquet, name))
+
+
+def test_parquet_path_by_extension(tmp_path: Path, data_dir: Path) -> None:
+    df = pd.read_csv(data_dir / "BTCUSD_1M.csv")
+    df.to_parquet(tmp_path / "btc.parquet")
+    assert len(load_bars(tmp_path / "btc.parquet")) == 156
+
+
+def test_frame_with_datetime_index_lower_case_columns_and_time_zone() -> None:
+    idx = pd.date_range("2024-01-01 09:30", periods=3, freq="15min", tz="America/New_York")
+    df = pd.DataFrame(
+        {"open": [1.0, 2, 3], "high": [1.0, 2, 3], "low": [1.0, 2, 3], "close": [1.0, 2, 3], "volume": 0},
+        index=idx,
+    )
+    bars = Bars.from_frame(df)
+    assert str(bars.timestamps[0]) == "2024-01-01T14:30:00.000000000"  # as UTC, naive
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (
+            pd.DataFrame({"timestamp": ["2020-01-01"], "Open": [1.0]}),
+            "missing column(s): High, Low, Close, Volume",
+        ),
+        (
+            pd.DataFrame({"Open": [1.0], "High": [1.0], "Low": [1.0], "Close": [1.0], "Volume": [1.0]}),
+            "timestamp",
+        ),
+        (
+            pd.DataFrame(
+                {
+                    "timestamp": ["2020-01-01", "bad"],
+                    **{c: [1.0, 1.0] for c in ("Open", "High", "Low", "Close", "Volume")},
+                }
+            ),
+            "cannot be parsed",
+        ),
+        (
+            pd.DataFrame(
+                {
+                    "timestamp": ["2020-01-01"],
+                    **{c: ["x"] for c in ("Open", "High", "Low", "Close", "Volume")},
+                }
+            ),
+            "not numbers",
+        ),
+        (
+            pd.DataFrame(
+                {
+                    "timestamp": ["2020-01-01"],
+                    **{c: [math.inf] for c in ("Open", "High", "Low", "Close", "Volume")},
+                }
+            ),
+            "infinite",
+        ),
+        (
+            pd.DataFrame(
+                {
+                    "timestamp": ["2020-01-01"],
+                    **{c: [-1.0] for c in ("Open", "High", "Low", "Close", "Volume")},
+                }
+            ),
+            "positive",
+        ),
+    ],
+)
+def test_invalid_frames(frame: pd.DataFrame, message: str) -> None:
+    with pytest.raises(BarsError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        Bars.from_frame(frame)
+
+
+def test_nan_bars_only_when_allowed() -> None:
+    with pytest.raises(BarsError, match="has a NaN at row 2"):
+        Bars.from_arrays(close=[1.0, math.nan, 2.0])
+    bars = Bars.from_arrays(close=[1.0, math.nan, 2.0], allow_nan=True)
+    assert math.isnan(bars.open[1])  # the whole bar is missing
+
+
+def test_unreadable_inputs() -> None:
+    with pytest.raises(BarsError, match="empty"):
+        load_bars(b"", "csv")
+    with pytest.raises(BarsError, match="cannot read the parquet data"):
+        load_bars(b"not parquet", "parquet")
+    with pytest.raises(BarsError, match="unknown format"):
+        load_bars(b"x", "xlsx")  # type: ignore[arg-type]
+    assert issubclass(BarsError, ValueError)
