@@ -231,3 +231,24 @@ def test_trades_frame(goog: Bars) -> None:
     assert list(df.columns) == list(TRADE_COLUMNS)
     assert df["open"].sum() == 1
     assert set(df["exit_reason"]) == {"signal", "end"}
+
+
+def test_batch_validation_matches_one_by_one() -> None:
+    from zixly_backtester.domain.strategies import validate_param_sets
+
+    sets = [{"fast": 5, "slow": 20.0}, {"slow": 30}, {"fast": np.int64(7), "slow": 40}]
+    assert validate_param_sets("sma_cross", sets) == [validate_params("sma_cross", p) for p in sets]
+    assert validate_param_sets("buy_and_hold", [{}, {}]) == [{}, {}]
+    for bad, message in [
+        ([{"fast": 5}, {"fast": 2.5}], "whole number"),
+        ([{"fast": 5}, {"fast": True}], "must be a number"),
+        ([{"fast": 5}, {"fats": 5}], "no parameter"),
+        ([{"fast": 12, "slow": 26}, {"fast": 26, "slow": 12}], "must be below"),
+    ]:
+        with pytest.raises(InvalidParameters, match=message):
+            validate_param_sets("sma_cross" if "must be below" not in message else "macd", bad)
+
+
+def test_run_batch_rejects_a_bad_set_in_a_batch(goog: Bars) -> None:
+    with pytest.raises(InvalidParameters, match=r"sma_cross.slow = 0 is outside \[1, 10000\]"):
+        run_batch(goog, "sma_cross", [{"fast": 5, "slow": 20}, {"fast": 5, "slow": 0}], ExecutionSettings())

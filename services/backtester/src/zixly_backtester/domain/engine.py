@@ -19,7 +19,7 @@ from typing import Literal
 import numpy as np
 
 from zixly_backtester.domain.bars import Bars
-from zixly_backtester.domain.strategies import PriceData, SignalPlan, get_strategy, validate_params
+from zixly_backtester.domain.strategies import PriceData, SignalPlan, get_strategy, validate_param_sets
 from zixly_contracts.metrics import METRIC_NAMES
 
 INT_METRICS = frozenset({"max_drawdown_bars", "closed_trades", "open_trades"})
@@ -282,18 +282,13 @@ def run_plan(
 
 
 def metrics_to_dicts(metrics: np.ndarray) -> list[dict[str, float | int | None]]:
-    out: list[dict[str, float | int | None]] = []
-    for row in metrics.tolist():
-        d: dict[str, float | int | None] = {}
-        for name, v in zip(METRIC_NAMES, row, strict=True):
-            if v != v or v in (math.inf, -math.inf):
-                d[name] = None
-            elif name in INT_METRICS:
-                d[name] = int(v)
-            else:
-                d[name] = v
-        out.append(d)
-    return out
+    """Kernel metric rows as dicts keyed by ``METRIC_NAMES``: NaN → None, counts as int."""
+    obj = metrics.astype(object)
+    for j, name in enumerate(METRIC_NAMES):
+        if name in INT_METRICS:
+            obj[:, j] = metrics[:, j].astype(np.int64).tolist()
+    obj[~np.isfinite(metrics)] = None
+    return [dict(zip(METRIC_NAMES, row, strict=True)) for row in obj.tolist()]
 
 
 def run_batch(
@@ -306,7 +301,7 @@ def run_batch(
 ) -> BatchResult:
     """Backtest every parameter set of ``strategy`` on ``bars`` in one pass (deterministic)."""
     sdef = get_strategy(strategy)
-    checked = [validate_params(strategy, p) for p in param_sets]
+    checked = validate_param_sets(strategy, param_sets)
     if not checked:
         return BatchResult(metrics=[], equity=np.empty((0, len(bars))), trades=None)
     plan = sdef.plan(price_data(bars), checked)

@@ -498,3 +498,43 @@ def validate_params(strategy: str, params: Mapping[str, object]) -> dict[str, in
                 f"{strategy}: {left} ({out[left]}) must be {_OP_TEXT[op]} {right} ({out[right]})"
             )
     return out
+
+
+def validate_param_sets(
+    strategy: str, param_sets: Sequence[Mapping[str, object]]
+) -> list[dict[str, int | float]]:
+    """:func:`validate_params` for a whole batch, checked column-wise; the first bad set raises its
+    own clear message."""
+    sdef = get_strategy(strategy)
+    names = [p.name for p in sdef.params]
+    allowed = set(names)
+    if not param_sets:
+        return []
+    if not names:
+        return [validate_params(strategy, p) for p in param_sets]
+    ok = all(allowed.issuperset(p) for p in param_sets)
+    columns: dict[str, list[object]] = {}
+    if ok:
+        for p in sdef.params:
+            col = [ps.get(p.name, p.default) for ps in param_sets]
+            if not all(type(v) is int or type(v) is float for v in col):
+                ok = False
+                break
+            arr = np.asarray(col, dtype=np.float64)
+            good = np.isfinite(arr) & (arr >= p.min) & (arr <= p.max)
+            if p.kind == "int":
+                good &= arr == np.floor(arr)
+            if not good.all():
+                ok = False
+                break
+            columns[p.name] = arr.astype(np.int64).tolist() if p.kind == "int" else arr.tolist()
+    if ok:
+        for left, op, right in sdef.requires:
+            a = np.asarray(columns[left], dtype=np.float64)
+            b = np.asarray(columns[right], dtype=np.float64)
+            if not COMPARISONS[op](a, b).all():  # type: ignore[arg-type]
+                ok = False
+                break
+    if not ok:
+        return [validate_params(strategy, p) for p in param_sets]  # raises with the first problem
+    return [dict(zip(names, row, strict=True)) for row in zip(*(columns[n] for n in names), strict=True)]
