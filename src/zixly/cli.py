@@ -130,15 +130,16 @@ def parser() -> argparse.ArgumentParser:
     status.set_defaults(func=cmd_status)
     sweep_sub.add_parser("run", help="run a sweep locally on a data file (see `zixly sweep run --help`)")
     sub.add_parser("backtest", help="one backtest on a data file (see `zixly backtest --help`)")
+    sub.add_parser("strategies", help="the strategy library with parameters and valid ranges")
     return root
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if _local_commands(argv):
+    if _local_commands(argv) or argv[:1] == ["strategies"]:
         from zixly_backtester.entrypoints.cli import main as backtest_main
 
-        return backtest_main(argv)
+        return backtest_main(["--list-strategies"] if argv[:1] == ["strategies"] else argv)
     args = parser().parse_args(argv)
     return int(args.func(args))
 
