@@ -1,87 +1,59 @@
-"""The webhook endpoint, through the real HTTP app with a fake publisher (nothing leaves the process)."""
+"""The webhook endpoint through the app the composition root builds, with fake ports (nothing leaves
+the process): outcomes, refusals as problems, limits, and what is published."""
 
 from __future__ import annotations
 
 import base64
-import json
-from datetime import UTC, datetime, timedelta
-from typing import Any
+import time
 
-import httpx
 import pytest
-from standardwebhooks.webhooks import Webhook
+from ingest_testkit import (
+    OLD_SECRET,
+    SOURCE,
+    SPEC,
+    FakeDedupeStore,
+    FakeEventPublisher,
+    asgi_client,
+    fake_app,
+    payload,
+    signed,
+)
 
 from zixly_contracts import ids
-from zixly_contracts.envelope import Envelope
 from zixly_contracts.events import SweepRequested, WebhookReceived
 from zixly_contracts.topics import SWEEPS_REQUESTED, WEBHOOKS_RECEIVED
-from zixly_ingest.adapters.signatures import StandardWebhooksVerifier
-from zixly_ingest.domain.errors import BrokerUnavailable
-from zixly_ingest.entrypoints.http import create_app
 
-SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
-OLD_SECRET = "whsec_" + base64.b64encode(b"o" * 32).decode()
-SPEC = {
-    "name": "unit",
-    "datasets": [{"symbol": "GOOG_1d", "periods_per_year": 252}],
-    "strategies": [{"name": "sma_cross", "grid": {"fast": [10], "slow": [20]}}],
-}
+URL = f"/webhooks/{SOURCE}"
 
 
-class FakeEventPublisher:
-    def __init__(self, fail: bool = False) -> None:
-        self.published: list[tuple[str, Envelope[Any], str]] = []
-        self.fail = fail
-
-    async def publish(self, topic: str, event: Envelope[Any], key: str) -> None:
-        if self.fail:
-            raise BrokerUnavailable("the broker did not acknowledge")
-        self.published.append((topic, event, key))
-
-
-def client(publisher: FakeEventPublisher, **limits: int) -> httpx.AsyncClient:
-    async def ready() -> bool:
-        return True
-
-    app = create_app(
-        verifier=StandardWebhooksVerifier({"trading-api": [SECRET, OLD_SECRET]}),
-        publisher=publisher,
-        max_body_bytes=limits.get("max_body_bytes", 10_000),
-        max_backtests=limits.get("max_backtests", 1_000),
-        ready=ready,
-    )
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingest")
-
-
-def signed(
-    body: bytes, *, secret: str = SECRET, webhook_id: str = "msg_1", at: datetime | None = None
-) -> dict:
-    at = at or datetime.now(UTC)
-    return {
-        "webhook-id": webhook_id,
-        "webhook-timestamp": str(int(at.timestamp())),
-        "webhook-signature": Webhook(secret).sign(webhook_id, at, body.decode()),
-        "content-type": "application/json",
-    }
-
-
-def payload(spec: dict = SPEC) -> bytes:
-    return json.dumps({"type": "sweep.requested", "data": spec}).encode()
+def problem_of(response) -> dict:
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == response.status_code
+    assert body["type"].startswith("https://zixly.dev/problems/")
+    assert body["title"]
+    assert body["detail"]
+    return body
 
 
 async def test_accepted_webhook_publishes_both_events_then_answers_202():
     publisher = FakeEventPublisher()
     body = payload()
-    async with client(publisher) as c:
-        response = await c.post("/webhooks/trading-api", content=body, headers=signed(body))
+    async with asgi_client(fake_app(publisher)) as c:
+        response = await c.post(URL, content=body, headers=signed(body))
     assert response.status_code == 202
-    sweep_id = ids.sweep_id("trading-api", "msg_1")
+    sweep_id = ids.sweep_id(SOURCE, "msg_1")
     assert response.json() == {"sweep_id": sweep_id, "webhook_id": "msg_1", "status": "accepted"}
-    topics = [(topic, key) for topic, _, key in publisher.published]
-    assert topics == [(WEBHOOKS_RECEIVED, "msg_1"), (SWEEPS_REQUESTED, sweep_id)]
-    received, requested = publisher.published[0][1], publisher.published[1][1]
+    assert [(out.topic, out.key) for out in publisher.published] == [
+        (WEBHOOKS_RECEIVED, "msg_1"),
+        (SWEEPS_REQUESTED, sweep_id),
+    ]
+    received, requested = publisher.published[0].event, publisher.published[1].event
     assert isinstance(received.data, WebhookReceived)
     assert received.data.body == body.decode()
+    assert {"webhook-id", "webhook-timestamp", "webhook-signature", "content-type"} <= set(
+        received.data.headers
+    )
     assert isinstance(requested.data, SweepRequested)
     assert requested.data.spec.strategies[0].name == "sma_cross"
     assert requested.correlation_id == "msg_1"
@@ -90,57 +62,60 @@ async def test_accepted_webhook_publishes_both_events_then_answers_202():
 
 
 async def test_a_rotated_out_secret_still_verifies_during_rotation():
-    publisher = FakeEventPublisher()
     body = payload()
-    async with client(publisher) as c:
-        response = await c.post(
-            "/webhooks/trading-api", content=body, headers=signed(body, secret=OLD_SECRET)
-        )
+    async with asgi_client(fake_app()) as c:
+        response = await c.post(URL, content=body, headers=signed(body, secret=OLD_SECRET))
     assert response.status_code == 202
 
 
-async def test_redelivery_gets_the_same_sweep_and_event_ids():
+async def test_redelivery_is_a_duplicate_with_the_same_answer_and_publishes_nothing_more():
     publisher = FakeEventPublisher()
     body = payload()
-    async with client(publisher) as c:
-        first = await c.post("/webhooks/trading-api", content=body, headers=signed(body))
-        later = datetime.now(UTC) + timedelta(seconds=60)
-        second = await c.post("/webhooks/trading-api", content=body, headers=signed(body, at=later))
+    async with asgi_client(fake_app(publisher)) as c:
+        first = await c.post(URL, content=body, headers=signed(body))
+        second = await c.post(URL, content=body, headers=signed(body, at=time.time() + 60))
+    assert first.status_code == second.status_code == 202
     assert first.json()["sweep_id"] == second.json()["sweep_id"]
-    assert publisher.published[1][1].id == publisher.published[3][1].id
+    assert second.json()["status"] == "duplicate"
+    assert len(publisher.published) == 2
 
 
-def problem_of(response: httpx.Response) -> dict:
-    assert response.headers["content-type"] == "application/problem+json"
-    body = response.json()
-    assert body["status"] == response.status_code
-    assert body["type"].startswith("https://zixly.dev/problems/")
-    return body
+async def test_the_same_id_with_another_body_is_409_and_publishes_nothing():
+    publisher = FakeEventPublisher()
+    body = payload()
+    other = payload({**SPEC, "name": "other"})
+    async with asgi_client(fake_app(publisher)) as c:
+        await c.post(URL, content=body, headers=signed(body))
+        response = await c.post(URL, content=other, headers=signed(other))
+    assert response.status_code == 409
+    assert problem_of(response)["type"].endswith("webhook-id-reused")
+    assert len(publisher.published) == 2
 
 
 @pytest.mark.parametrize(
     ("mutate", "status", "slug"),
     [
         (
-            lambda h, b: {**h, "webhook-signature": "v1," + base64.b64encode(b"x" * 32).decode()},
+            lambda h: {**h, "webhook-signature": "v1," + base64.b64encode(b"x" * 32).decode()},
             401,
             "invalid-signature",
         ),
-        (lambda h, b: {**h, "webhook-signature": "garbage-without-comma"}, 401, "invalid-signature"),
-        (lambda h, b: {k: v for k, v in h.items() if k != "webhook-id"}, 400, "malformed-request"),
-        (
-            lambda h, b: {**h, "webhook-timestamp": str(int(datetime.now(UTC).timestamp()) - 301)},
-            401,
-            "invalid-signature",
-        ),
-        (lambda h, b: {**h, "content-type": "text/plain"}, 415, "unsupported-media-type"),
+        (lambda h: {**h, "webhook-signature": "garbage-without-comma"}, 401, "invalid-signature"),
+        (lambda h: {**h, "webhook-signature": "v1,not*base64"}, 401, "invalid-signature"),
+        (lambda h: {**h, "webhook-signature": "v2,abc"}, 401, "invalid-signature"),
+        (lambda h: {k: v for k, v in h.items() if k != "webhook-id"}, 400, "malformed-request"),
+        (lambda h: {**h, "webhook-timestamp": "17e8"}, 400, "malformed-request"),
+        (lambda h: {**h, "webhook-timestamp": str(int(time.time()) - 301)}, 401, "stale-timestamp"),
+        (lambda h: {**h, "content-type": "text/plain"}, 415, "unsupported-media-type"),
+        (lambda h: {**h, "content-type": "application/json; charset=latin-1"}, 415, "unsupported-media-type"),
+        (lambda h: {k: v for k, v in h.items() if k != "content-type"}, 415, "unsupported-media-type"),
     ],
 )
 async def test_refusals_are_problems_and_publish_nothing(mutate, status, slug):
     publisher = FakeEventPublisher()
     body = payload()
-    async with client(publisher) as c:
-        response = await c.post("/webhooks/trading-api", content=body, headers=mutate(signed(body), body))
+    async with asgi_client(fake_app(publisher)) as c:
+        response = await c.post(URL, content=body, headers=mutate(signed(body)))
     assert response.status_code == status, response.text
     assert problem_of(response)["type"].endswith(slug)
     assert publisher.published == []
@@ -150,42 +125,70 @@ async def test_a_forged_body_is_401():
     publisher = FakeEventPublisher()
     body = payload()
     headers = signed(body)
-    tampered = body.replace(b"unit", b"evil")
-    async with client(publisher) as c:
-        response = await c.post("/webhooks/trading-api", content=tampered, headers=headers)
+    async with asgi_client(fake_app(publisher)) as c:
+        response = await c.post(URL, content=body.replace(b"unit", b"evil"), headers=headers)
     assert response.status_code == 401
     assert publisher.published == []
 
 
 async def test_unknown_source_is_404():
     body = payload()
-    async with client(FakeEventPublisher()) as c:
+    async with asgi_client(fake_app()) as c:
         response = await c.post("/webhooks/nobody", content=body, headers=signed(body))
     assert response.status_code == 404
     assert "nobody" in problem_of(response)["detail"]
 
 
-async def test_non_utf8_body_is_400():
-    body = b'{"type": "sweep.requested", "data": "\xff\xfe"}'
-    headers = signed(b"placeholder")
-    async with client(FakeEventPublisher()) as c:
-        response = await c.post("/webhooks/trading-api", content=body, headers=headers)
-    assert response.status_code == 400
-    assert "UTF-8" in problem_of(response)["detail"]
-
-
-async def test_invalid_sweep_is_422_naming_the_field():
-    bad = {**SPEC, "datasets": []}
-    body = payload(bad)
-    async with client(FakeEventPublisher()) as c:
-        response = await c.post("/webhooks/trading-api", content=body, headers=signed(body))
+async def test_invalid_json_is_400_and_an_invalid_sweep_is_422_naming_the_field():
+    broken = b'{"type": "sweep.requested", "data": '
+    bad = payload({**SPEC, "datasets": []})
+    async with asgi_client(fake_app()) as c:
+        response = await c.post(URL, content=broken, headers=signed(broken))
+        assert response.status_code == 400
+        assert "JSON" in problem_of(response)["detail"]
+        response = await c.post(URL, content=bad, headers=signed(bad))
     assert response.status_code == 422
-    assert "data.datasets" in problem_of(response)["detail"]
+    problem = problem_of(response)
+    assert "data.datasets" in problem["detail"]
+    assert problem["errors"][0]["loc"] == ["data", "datasets"]
 
 
-async def test_a_sweep_over_the_limit_is_422():
+async def test_nan_and_infinity_are_not_json():
+    body = payload({**SPEC, "strategies": [{"name": "sma_cross", "grid": {"fast": [10]}}]}).replace(
+        b"[10]", b"[NaN]"
+    )
+    async with asgi_client(fake_app()) as c:
+        response = await c.post(URL, content=body, headers=signed(body))
+    assert response.status_code == 400
+
+
+async def test_an_unmapped_payload_type_is_422_and_an_ignored_one_is_202_without_events():
+    publisher = FakeEventPublisher()
+    sources = {
+        "github-like": {
+            "secrets": ["whsec_" + base64.b64encode(b"g" * 32).decode()],
+            "events": {"sweep.requested": "sweep.requested", "ping": "ignore"},
+        }
+    }
+    secret = sources["github-like"]["secrets"][0]
+    ping = b'{"type": "ping", "data": {}}'
+    other = b'{"type": "order.filled", "data": {}}'
+    async with asgi_client(fake_app(publisher, ingest_sources=sources)) as c:
+        ignored = await c.post("/webhooks/github-like", content=ping, headers=signed(ping, secret=secret))
+        refused = await c.post(
+            "/webhooks/github-like", content=other, headers=signed(other, secret=secret, webhook_id="m2")
+        )
+    assert ignored.status_code == 202
+    assert ignored.json() == {"status": "ignored", "webhook_id": "msg_1"}
+    assert refused.status_code == 422
+    assert "order.filled" in problem_of(refused)["detail"]
+    assert publisher.published == []
+
+
+async def test_a_sweep_over_a_limit_is_422_saying_which_limit():
     big = {
         **SPEC,
+        "datasets": [{"symbol": s, "periods_per_year": 252} for s in ("A", "B", "C")],
         "strategies": [
             {
                 "name": "sma_cross",
@@ -197,10 +200,31 @@ async def test_a_sweep_over_the_limit_is_422():
         ],
     }
     body = payload(big)
-    async with client(FakeEventPublisher(), max_backtests=5_000) as c:
-        response = await c.post("/webhooks/trading-api", content=body, headers=signed(body))
+    app = fake_app(
+        ingest_max_backtests_per_sweep=5_000,
+        ingest_max_symbols_per_sweep=2,
+        ingest_max_bars_per_sweep=1_000_000,
+        ingest_dataset_bars={"A": 1000},
+    )
+    async with asgi_client(app) as c:
+        response = await c.post(URL, content=body, headers=signed(body))
     assert response.status_code == 422
-    assert "10000 backtests" in problem_of(response)["detail"]
+    problem = problem_of(response)
+    assert "30000 backtests" in problem["detail"]
+    assert {item["limit"]: (item["asked"], item["max"]) for item in problem["limits"]} == {
+        "backtests": (30_000, 5_000),
+        "symbols": (3, 2),
+        "bars": (10_000_000, 1_000_000),
+    }
+
+
+async def test_a_range_too_wide_to_count_is_refused_not_crashed():
+    huge = {**SPEC, "strategies": [{"name": "x", "grid": {"a": {"start": 0, "stop": 1e308, "step": 1e-300}}}]}
+    body = payload(huge)
+    async with asgi_client(fake_app()) as c:
+        response = await c.post(URL, content=body, headers=signed(body))
+    assert response.status_code == 422
+    assert problem_of(response)["type"].endswith("sweep-too-large")
 
 
 async def test_body_over_the_cap_is_413_even_when_chunked():
@@ -210,16 +234,98 @@ async def test_body_over_the_cap_is_413_even_when_chunked():
         yield body[:50]
         yield body[50:]
 
-    async with client(FakeEventPublisher(), max_body_bytes=60) as c:
-        response = await c.post("/webhooks/trading-api", content=chunks(), headers=signed(body))
+    async with asgi_client(fake_app(ingest_max_body_bytes=60)) as c:
+        response = await c.post(URL, content=chunks(), headers=signed(body))
     assert response.status_code == 413
     assert "60 bytes" in problem_of(response)["detail"]
 
 
-async def test_broker_down_is_503_with_retry_after():
+async def test_a_declared_length_over_the_cap_is_413_without_reading():
     body = payload()
-    async with client(FakeEventPublisher(fail=True)) as c:
-        response = await c.post("/webhooks/trading-api", content=body, headers=signed(body))
+    async with asgi_client(fake_app(ingest_max_body_bytes=60)) as c:
+        response = await c.post(URL, content=body, headers=signed(body))
+    assert response.status_code == 413
+
+
+async def test_rate_limit_is_429_with_retry_after_and_publishes_nothing():
+    publisher = FakeEventPublisher()
+    app = fake_app(publisher, ingest_rate_per_second=0.5, ingest_rate_burst=2)
+    async with asgi_client(app) as c:
+        answers = []
+        for n in range(3):
+            body = payload()
+            answers.append(await c.post(URL, content=body, headers=signed(body, webhook_id=f"m{n}")))
+    assert [a.status_code for a in answers] == [202, 202, 429]
+    assert answers[2].headers["retry-after"] == "2"
+    assert problem_of(answers[2])["retry_after"] == 2
+    assert len(publisher.published) == 4
+
+
+async def test_broker_down_is_503_with_retry_after_and_the_retry_publishes():
+    publisher = FakeEventPublisher(fail=True)
+    dedupe = FakeDedupeStore()
+    body = payload()
+    async with asgi_client(fake_app(publisher, dedupe=dedupe)) as c:
+        response = await c.post(URL, content=body, headers=signed(body))
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "5"
+        problem_of(response)
+        publisher.fail = False
+        retried = await c.post(URL, content=body, headers=signed(body))
+    assert retried.status_code == 202
+    assert retried.json()["status"] == "accepted"
+    assert len(publisher.of(SWEEPS_REQUESTED)) == 1
+
+
+async def test_a_slow_broker_is_503_in_bounded_time_and_the_late_ack_makes_the_retry_a_duplicate():
+    publisher = FakeEventPublisher()
+    publisher.delay_s = 1.0
+    body = payload()
+    async with asgi_client(fake_app(publisher, ingest_publish_timeout_s=0.2)) as c:
+        started = time.monotonic()
+        response = await c.post(URL, content=body, headers=signed(body))
+        assert response.status_code == 503
+        assert time.monotonic() - started < 0.9
+        meanwhile = await c.post(URL, content=body, headers=signed(body))
+        assert meanwhile.status_code == 409
+        assert problem_of(meanwhile)["type"].endswith("delivery-in-progress")
+        assert int(meanwhile.headers["retry-after"]) >= 1
+        await _until(lambda: len(publisher.published) == 2)
+        publisher.delay_s = 0
+        retried = await c.post(URL, content=body, headers=signed(body))
+    assert retried.status_code == 202
+    assert retried.json()["status"] == "duplicate"
+    assert len(publisher.of(SWEEPS_REQUESTED)) == 1
+
+
+async def test_not_connected_is_503_and_not_ready_but_alive():
+    publisher = FakeEventPublisher(connected=False)
+    body = payload()
+    async with asgi_client(fake_app(publisher)) as c:
+        response = await c.post(URL, content=body, headers=signed(body))
+        assert (await c.get("/healthz")).status_code == 200
+        ready = await c.get("/readyz")
     assert response.status_code == 503
-    assert response.headers["retry-after"] == "5"
-    problem_of(response)
+    assert problem_of(response)["type"].endswith("broker-unavailable")
+    assert ready.status_code == 503
+    assert "publisher" in problem_of(ready)["detail"]
+
+
+async def test_unknown_routes_and_methods_are_problems():
+    async with asgi_client(fake_app()) as c:
+        missing = await c.get("/nowhere")
+        wrong = await c.get(URL)
+    assert missing.status_code == 404
+    problem_of(missing)
+    assert wrong.status_code == 405
+    problem_of(wrong)
+    assert wrong.headers["allow"] == "POST"
+
+
+async def _until(condition, timeout_s: float = 5.0) -> None:
+    import asyncio
+
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)

@@ -2,41 +2,164 @@
 
 from __future__ import annotations
 
-import json
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
+from pydantic_core import from_json
 
 from zixly_contracts import ids
 from zixly_contracts.envelope import Envelope, envelope
 from zixly_contracts.events import SweepRequested, WebhookReceived
 from zixly_contracts.sweep_spec import SweepSpec
+from zixly_ingest.domain.errors import (
+    InvalidPayload,
+    MalformedRequest,
+    SweepTooLarge,
+    UnsupportedPayloadType,
+)
+from zixly_ingest.domain.sources import Source
 
 EVENT_SOURCE = "/zixly/ingest"
-#: Headers kept verbatim in ``WebhookReceived`` (everything needed to verify it again later).
-KEPT_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature", "content-type", "user-agent")
+#: Headers kept verbatim in ``WebhookReceived`` besides the ones the source's scheme signs.
+KEPT_HEADERS = ("content-type", "user-agent")
+#: Headers as they arrived: lower-case names, in order, repeats kept (so that a repeat can be refused).
+Headers = Sequence[tuple[str, str]]
 
 
-class SweepWebhook(BaseModel):
-    """A Standard Webhooks payload: ``{"type": "sweep.requested", "timestamp": …, "data": {…}}``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    type: Literal["sweep.requested"]
-    timestamp: datetime | None = None
-    data: SweepSpec
-
-
-class InvalidPayload(ValueError):
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
-        super().__init__("the webhook payload is not a valid sweep request")
-        self.errors = errors
+def one_header(headers: Headers, name: str) -> str | None:
+    """The value of a header that must appear at most once (names compare case-insensitively)."""
+    values = [value for key, value in headers if key == name]
+    if len(values) > 1:
+        raise MalformedRequest(
+            f"the header {name!r} appears {len(values)} times (names are case-insensitive); send it once"
+        )
+    return values[0] if values else None
 
 
-class SweepTooLarge(ValueError):
-    pass
+def decode_utf8(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedRequest(
+            f"the body is not valid UTF-8 (byte {exc.start}); send JSON encoded as UTF-8"
+        ) from exc
+
+
+@dataclass(frozen=True)
+class Ignored:
+    payload_type: str
+
+
+@dataclass(frozen=True)
+class SweepAsked:
+    payload_type: str
+    spec: SweepSpec
+
+
+def interpret(source: Source, body: str, type_from_header: str | None) -> Ignored | SweepAsked:
+    """Parse the JSON body, find its payload type and map it; validate the sweep it asks for."""
+    try:
+        document = from_json(body, allow_inf_nan=False)
+    except ValueError as exc:
+        raise MalformedRequest(f"the body is not valid JSON ({exc}); send a JSON object") from exc
+    if not isinstance(document, dict):
+        raise InvalidPayload(
+            "the body must be a JSON object",
+            [{"loc": [], "msg": "must be a JSON object", "type": "dict_type"}],
+        )
+    payload_type = _payload_type(source, document, type_from_header)
+    kind = source.events.get(payload_type)
+    if kind is None:
+        known = ", ".join(sorted(source.events)) or "none"
+        raise UnsupportedPayloadType(
+            f"payload type {payload_type!r} is not mapped for source {source.name!r} (known: {known})"
+        )
+    if kind == "ignore":
+        return Ignored(payload_type)
+    data: Any = document if source.data_field is None else document.get(source.data_field)
+    prefix: list[str | int] = [] if source.data_field is None else [source.data_field]
+    if data is None:
+        raise InvalidPayload(
+            f"{source.data_field}: field required (the sweep spec)",
+            [{"loc": prefix, "msg": "Field required", "type": "missing"}],
+        )
+    try:
+        spec = SweepSpec.model_validate(data)
+    except ValidationError as exc:
+        errors = [
+            {"loc": prefix + list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+            for e in exc.errors(include_url=False, include_context=False, include_input=False)
+        ]
+        raise InvalidPayload(pretty(errors), errors) from exc
+    return SweepAsked(payload_type, spec)
+
+
+def _payload_type(source: Source, document: dict[str, Any], type_from_header: str | None) -> str:
+    if source.type_header is not None:
+        if not type_from_header:
+            raise MalformedRequest(f"the header {source.type_header!r} (the payload type) is missing")
+        return type_from_header
+    assert source.type_field is not None
+    value = document.get(source.type_field)
+    if not isinstance(value, str) or not value:
+        raise InvalidPayload(
+            f"{source.type_field}: a non-empty string naming the payload type is required",
+            [{"loc": [source.type_field], "msg": "must be a non-empty string", "type": "string_type"}],
+        )
+    return value
+
+
+def upper_bound_of_backtests(spec: SweepSpec) -> int:
+    """Grid size before constraints, per dataset: what the planner could at most produce."""
+    total = 0
+    for strategy in spec.strategies:
+        combos = 1
+        for values in strategy.grid.values():
+            if isinstance(values, list):
+                combos *= len(values)
+            elif isinstance(values, int | float):
+                continue
+            else:
+                span = (float(values.stop) - float(values.start)) / float(values.step)
+                if not math.isfinite(span) or span > 1e15:
+                    return 10**18
+                combos *= int(span + 1e-9) + 1
+        if strategy.sample is not None:
+            combos = min(combos, strategy.sample.n)
+        total += combos
+    return total
+
+
+def check_limits(source: Source, spec: SweepSpec, dataset_bars: Mapping[str, int]) -> None:
+    """Refuse a sweep bigger than the source may ask for, saying which limit and by how much."""
+    limits = source.limits
+    per_dataset = upper_bound_of_backtests(spec)
+    backtests = per_dataset * len(spec.datasets)
+    symbols = len({d.symbol for d in spec.datasets})
+    too_big: list[dict[str, Any]] = []
+    if backtests > limits.max_backtests:
+        too_big.append({"limit": "backtests", "asked": backtests, "max": limits.max_backtests})
+    if symbols > limits.max_symbols:
+        too_big.append({"limit": "symbols", "asked": symbols, "max": limits.max_symbols})
+    if limits.max_bars is not None:
+        bars = sum(per_dataset * dataset_bars.get(d.symbol, 0) for d in spec.datasets)
+        if bars > limits.max_bars:
+            too_big.append({"limit": "bars", "asked": bars, "max": limits.max_bars})
+    if too_big:
+        words = {
+            "backtests": "backtests (datasets × parameter combinations)",
+            "symbols": "symbols",
+            "bars": "bars to simulate (backtests × bars of their dataset)",
+        }
+        message = "; ".join(
+            f"the sweep asks for up to {item['asked']} {words[item['limit']]}; the limit is {item['max']}"
+            for item in too_big
+        )
+        raise SweepTooLarge(message + ": split the sweep or narrow its grid", too_big)
 
 
 @dataclass(frozen=True)
@@ -46,72 +169,40 @@ class AcceptedWebhook:
     requested: Envelope[SweepRequested]
 
 
-def parse_payload(body: str) -> SweepWebhook:
-    try:
-        return SweepWebhook.model_validate_json(body)
-    except ValidationError as exc:
-        raise InvalidPayload(
-            [
-                {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
-                for e in exc.errors(include_url=False)
-            ]
-        ) from exc
-
-
-def upper_bound_of_backtests(spec: SweepSpec) -> int:
-    """Grid size before constraints: what the planner could at most produce."""
-    total = 0
-    for strategy in spec.strategies:
-        combos = 1
-        for values in strategy.grid.values():
-            if isinstance(values, list):
-                combos *= len(values)
-            elif isinstance(values, int | float):
-                combos *= 1
-            else:
-                combos *= int((values.stop - values.start) // values.step) + 1
-        if strategy.sample is not None:
-            combos = min(combos, strategy.sample.n)
-        total += combos
-    return total * len(spec.datasets)
-
-
-def accept(
+def events_for(
     *,
-    source: str,
+    source: Source,
     webhook_id: str,
     body: str,
-    headers: dict[str, str],
+    headers: Headers,
+    spec: SweepSpec,
     received_at: datetime,
-    max_backtests: int,
 ) -> AcceptedWebhook:
-    payload = parse_payload(body)
-    size = upper_bound_of_backtests(payload.data)
-    if size > max_backtests:
-        raise SweepTooLarge(f"the sweep asks for up to {size} backtests; the limit is {max_backtests}")
-    sweep = ids.sweep_id(source, webhook_id)
-    kept = {name: headers[name] for name in KEPT_HEADERS if name in headers}
+    """The two events of an accepted sweep webhook, with ids that collapse every redelivery into one."""
+    sweep = ids.sweep_id(source.name, webhook_id)
+    names = set(source.signed_headers) | set(KEPT_HEADERS)
+    kept = {name: value for name, value in headers if name in names}
     received = envelope(
         WebhookReceived(
-            webhook_id=webhook_id, source=source, received_at=received_at, body=body, headers=kept
+            webhook_id=webhook_id, source=source.name, received_at=received_at, body=body, headers=kept
         ),
-        id=ids.event_id(f"{source}:{webhook_id}", "webhook.received"),
+        id=ids.event_id(f"{source.name}:{webhook_id}", "webhook.received"),
         source=EVENT_SOURCE,
         subject=sweep,
         correlation_id=webhook_id,
+        time=received_at,
     )
     requested = envelope(
-        SweepRequested(sweep_id=sweep, source=source, webhook_id=webhook_id, spec=payload.data),
+        SweepRequested(sweep_id=sweep, source=source.name, webhook_id=webhook_id, spec=spec),
         id=ids.event_id(sweep, "sweep.requested"),
         source=EVENT_SOURCE,
         subject=sweep,
         correlation_id=webhook_id,
         causation_id=received.id,
+        time=received_at,
     )
     return AcceptedWebhook(sweep_id=sweep, received=received, requested=requested)
 
 
 def pretty(errors: list[dict[str, Any]]) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors) or json.dumps(
-        errors
-    )
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in errors)

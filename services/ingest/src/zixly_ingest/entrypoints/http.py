@@ -2,29 +2,44 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from typing import Any, Literal
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
-from zixly_ingest.domain.errors import BrokerUnavailable, InvalidSignature, MalformedRequest, UnknownSource
-from zixly_ingest.domain.model import InvalidPayload, SweepTooLarge, pretty
-from zixly_ingest.entrypoints.problems import PROBLEM_SCHEMA, problem
-from zixly_ingest.service_layer.handlers import receive_webhook
-from zixly_ingest.service_layer.ports import EventPublisher, SignatureVerifier
+from zixly_contracts.sweep_spec import SweepSpec
+from zixly_ingest.domain.errors import (
+    BodyTooLarge,
+    MalformedRequest,
+    Rejected,
+    TryLater,
+    UnsupportedMediaType,
+)
+from zixly_ingest.entrypoints.problems import PROBLEM_SCHEMA, problem, problem_for, problem_response
+from zixly_ingest.service_layer.handlers import Accepted, Intake
+
+log = structlog.get_logger("zixly_ingest.http")
 
 
-class Accepted(BaseModel):
-    sweep_id: str
+class Receipt(BaseModel):
+    """The answer to an accepted webhook: the same for every delivery of one webhook id."""
+
+    status: Literal["accepted", "duplicate", "ignored"]
     webhook_id: str
-    status: str = "accepted"
+    #: The sweep the webhook asks for (absent for an ignored payload type).
+    sweep_id: str | None = None
 
 
-class BodyTooLarge(Exception):
+class RequestTimeout(Exception):
     pass
 
 
@@ -35,25 +50,101 @@ async def read_capped(stream: AsyncIterator[bytes], limit: int) -> bytes:
     async for chunk in stream:
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge
+            raise BodyTooLarge(limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
 
+def check_media_type(value: str | None) -> None:
+    media_type, _, params = (value or "").partition(";")
+    media_type = media_type.strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType(
+            f"send the body as application/json (got {media_type or 'no content type'!r})"
+        )
+    for param in params.split(";"):
+        name, _, charset = param.partition("=")
+        if name.strip().lower() == "charset" and charset.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            raise UnsupportedMediaType(f"send the body as UTF-8 (got charset {charset.strip()!r})")
+
+
+WEBHOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {
+        "description": "Accepted: the events are acknowledged by the broker (or were already, for a "
+        "redelivery: status `duplicate`), or the payload type is one the source ignores"
+    },
+    400: problem_response("Malformed: a header missing or repeated, a body that is not UTF-8 or JSON"),
+    401: problem_response("The signature does not verify, or its timestamp is outside ±300 s"),
+    404: problem_response("No such source"),
+    408: problem_response("The body did not arrive in time"),
+    409: problem_response(
+        "The webhook id is being published by another delivery right now (retry), "
+        "or was accepted with a different body",
+        retry_after=True,
+    ),
+    413: problem_response("The body is over the source's limit (refused while streaming)"),
+    415: problem_response("The body is not application/json"),
+    422: problem_response("Not a valid sweep request, an unmapped payload type, or a sweep over a limit"),
+    429: problem_response("The source sends faster than its rate limit", retry_after=True),
+    503: problem_response(
+        "The broker or the dedupe store is unavailable: nothing was published", retry_after=True
+    ),
+}
+
+WEBHOOK_OPENAPI: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": name,
+            "in": "header",
+            "required": False,
+            "description": description,
+            "schema": {"type": "string"},
+        }
+        for name, description in (
+            ("webhook-id", "Standard Webhooks: the webhook's unique id (the dedupe key)"),
+            ("webhook-timestamp", "Standard Webhooks: signing time, integer seconds since the epoch"),
+            ("webhook-signature", "Standard Webhooks: `v1,<base64 HMAC-SHA256>`, space separated"),
+        )
+    ],
+    "requestBody": {
+        "required": True,
+        "description": 'A Standard Webhooks payload `{"type": "sweep.requested", "data": <sweep spec>}` '
+        "(the default mapping; a source may map other payload types). Signed over these exact bytes.",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "type": {"type": "string", "example": "sweep.requested"},
+                        "timestamp": {"type": "string", "format": "date-time"},
+                        "data": {"$ref": "#/components/schemas/SweepSpec"},
+                    },
+                    "required": ["type", "data"],
+                }
+            }
+        },
+    },
+}
+
+
 def create_app(
     *,
-    verifier: SignatureVerifier,
-    publisher: EventPublisher,
-    max_body_bytes: int,
-    max_backtests: int,
-    ready: Callable[[], Awaitable[bool]],
+    intake: Intake,
+    ready: Callable[[], Awaitable[list[str]]],
+    body_timeout_s: float = 10.0,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
 ) -> FastAPI:
-    app = FastAPI(title="Zixly ingest", version="1", lifespan=lifespan)
+    app = FastAPI(
+        title="Zixly ingest",
+        version="1",
+        summary="Receives signed sweep webhooks and publishes them to Kafka, exactly once per webhook id.",
+        lifespan=lifespan,
+    )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, "http", str(exc.detail), str(exc.detail))
+        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http")
+        return problem(exc.status_code, slug, str(exc.detail), str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -62,77 +153,78 @@ def create_app(
     @app.post(
         "/webhooks/{source}",
         status_code=202,
-        response_model=Accepted,
-        responses={
-            400: PROBLEM_SCHEMA,
-            401: PROBLEM_SCHEMA,
-            404: PROBLEM_SCHEMA,
-            413: PROBLEM_SCHEMA,
-            415: PROBLEM_SCHEMA,
-            422: PROBLEM_SCHEMA,
-            503: PROBLEM_SCHEMA,
-        },
-        summary="Receive a signed sweep webhook (Standard Webhooks)",
+        response_model=Receipt,
+        responses=WEBHOOK_RESPONSES,
+        openapi_extra=WEBHOOK_OPENAPI,
+        summary="Receive a signed webhook from a configured source",
     )
-    async def post_webhook(source: str, request: Request) -> JSONResponse:
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type != "application/json":
-            return problem(
-                415,
-                "unsupported-media-type",
-                "Unsupported media type",
-                f"send the body as application/json (got {content_type or 'no content type'!r})",
-            )
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
-            return problem(
-                413, "body-too-large", "Body too large", f"the body limit is {max_body_bytes} bytes"
-            )
+    async def post_webhook(source: str, request: Request) -> Response:
         try:
-            raw = await read_capped(request.stream(), max_body_bytes)
-        except BodyTooLarge:
-            return problem(
-                413, "body-too-large", "Body too large", f"the body limit is {max_body_bytes} bytes"
-            )
-        try:
-            accepted = await receive_webhook(
+            receipt = await _receive(source, request)
+        except (Rejected, TryLater) as exc:
+            response = problem_for(exc)
+            log.warning(
+                "webhook.refused",
                 source=source,
-                raw_body=raw,
-                headers=dict(request.headers),
-                verifier=verifier,
-                publisher=publisher,
-                max_backtests=max_backtests,
+                status=response.status_code,
+                reason=type(exc).__name__,
+                detail=str(exc),
+                webhook_id=request.headers.get("webhook-id"),
             )
-        except UnknownSource as exc:
-            return problem(404, "unknown-source", "Unknown webhook source", str(exc))
-        except MalformedRequest as exc:
-            return problem(400, "malformed-request", "Malformed request", str(exc))
-        except InvalidSignature as exc:
+            return response
+        except RequestTimeout:
             return problem(
-                401,
-                "invalid-signature",
-                "Invalid signature",
-                f"{exc}; sign id.timestamp.body with a current secret of the source",
+                408, "request-timeout", "Request timeout", f"send the whole body within {body_timeout_s:g} s"
             )
-        except InvalidPayload as exc:
-            return problem(
-                422, "invalid-sweep", "Invalid sweep request", pretty(exc.errors), errors=exc.errors
-            )
-        except SweepTooLarge as exc:
-            return problem(422, "sweep-too-large", "Sweep too large", str(exc))
-        except BrokerUnavailable as exc:
-            return problem(503, "broker-unavailable", "Try again later", str(exc), retry_after=5)
-        body = Accepted(sweep_id=accepted.sweep_id, webhook_id=accepted.received.data.webhook_id)
-        return JSONResponse(body.model_dump(), status_code=202)
+        return JSONResponse(receipt.model_dump(exclude_none=True), status_code=202)
 
-    @app.get("/healthz", summary="Liveness: the process serves HTTP (does not depend on Kafka)")
+    async def _receive(source: str, request: Request) -> Receipt:
+        limits = intake.source(source).limits
+        check_media_type(request.headers.get("content-type"))
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.strip().isdigit() and int(declared) > limits.max_body_bytes:
+            raise BodyTooLarge(limits.max_body_bytes)
+        try:
+            async with asyncio.timeout(body_timeout_s):
+                raw = await read_capped(request.stream(), limits.max_body_bytes)
+        except TimeoutError:
+            raise RequestTimeout from None
+        except ClientDisconnect:
+            raise MalformedRequest("the client went away before the body was complete") from None
+        headers = [
+            (name.decode("latin-1").lower(), value.decode("latin-1")) for name, value in request.headers.raw
+        ]
+        outcome = await intake.receive_webhook(source=source, raw_body=raw, headers=headers)
+        if isinstance(outcome, Accepted):
+            status: Literal["accepted", "duplicate"] = "duplicate" if outcome.duplicate else "accepted"
+            return Receipt(status=status, webhook_id=outcome.webhook_id, sweep_id=outcome.sweep_id)
+        return Receipt(status="ignored", webhook_id=outcome.webhook_id)
+
+    @app.get("/healthz", summary="Liveness: the process serves HTTP (does not depend on Kafka or PostgreSQL)")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="Readiness: the broker answers", responses={503: PROBLEM_SCHEMA})
-    async def readyz() -> JSONResponse:
-        if await ready():
+    @app.get(
+        "/readyz",
+        summary="Readiness: the broker and the dedupe store answer, the secrets are loaded",
+        responses={503: problem_response("Not ready; the detail says what is missing", retry_after=True)},
+    )
+    async def readyz() -> Response:
+        missing = await ready()
+        if not missing:
             return JSONResponse({"status": "ready"})
-        return problem(503, "not-ready", "Not ready", "the Kafka broker does not answer", retry_after=5)
+        return problem(503, "not-ready", "Not ready", "; ".join(missing), retry_after=5)
 
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components["Problem"] = PROBLEM_SCHEMA
+            spec_schema = SweepSpec.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(spec_schema.pop("$defs", {}))
+            components["SweepSpec"] = spec_schema
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
