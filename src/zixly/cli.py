@@ -7,6 +7,7 @@ zixly sweep status ID      show a sweep's progress from the dashboard API
 zixly backtest …           one backtest on a data file (no services needed)
 zixly sweep run …          a whole sweep on a data file, locally (no services needed)
 zixly topics create        create every topic with its partition count on ZIXLY_KAFKA_BOOTSTRAP_SERVERS
+zixly dlq list|show|redrive   list, inspect and re-drive dead letters
 """
 
 from __future__ import annotations
@@ -107,6 +108,45 @@ def cmd_topics(_: argparse.Namespace) -> int:
     return 0
 
 
+def _bootstrap(args: argparse.Namespace) -> str:
+    return str(args.bootstrap or os.environ.get("ZIXLY_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"))
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    from zixly import dlq
+
+    bootstrap = _bootstrap(args)
+    topics = [args.topic if args.topic.endswith(".dlq") else f"{args.topic}.dlq"] if args.topic else None
+    if args.dlq_command == "list":
+        letters = asyncio.run(dlq.list_dead_letters(bootstrap, topics))
+        if args.json:
+            print(json.dumps([d.summary() for d in letters], indent=2))
+        else:
+            print(dlq.render_table(letters))
+        return 0
+    if args.dlq_command == "show":
+        topic, _, _ = dlq.parse_ref(args.ref)
+        letters = asyncio.run(dlq.list_dead_letters(bootstrap, [topic]))
+        found = [d for d in letters if d.ref == args.ref]
+        if not found:
+            print(f"no dead letter {args.ref}", file=sys.stderr)
+            return 1
+        print(dlq.render_letter(found[0]))
+        return 0
+    if not args.refs and not args.all:
+        print("name dead letters to re-drive (see `zixly dlq list`) or pass --all", file=sys.stderr)
+        return 2
+    try:
+        done = asyncio.run(dlq.redrive(bootstrap, None if args.all else args.refs, topics))
+    except (KeyError, ValueError) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    for ref in done:
+        print(f"re-driven {ref}")
+    print(f"{len(done)} dead letter(s) re-driven")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="zixly", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -128,6 +168,20 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("sweep_id")
     status.add_argument("--dashboard", default=os.environ.get("ZIXLY_DASHBOARD_URL", "http://127.0.0.1:8000"))
     status.set_defaults(func=cmd_status)
+    dead = sub.add_parser("dlq", help="list, inspect and re-drive dead letters")
+    dead.add_argument("--bootstrap", default=None, help="default: ZIXLY_KAFKA_BOOTSTRAP_SERVERS")
+    dead_sub = dead.add_subparsers(dest="dlq_command", required=True)
+    dlq_list = dead_sub.add_parser("list", help="every dead letter: where from, why, how often tried")
+    dlq_list.add_argument("--topic", default=None, help="one topic (e.g. backtests.tasks), default all")
+    dlq_list.add_argument("--json", action="store_true")
+    dlq_show = dead_sub.add_parser("show", help="one dead letter with its headers and body")
+    dlq_show.add_argument("ref", help="<dlq topic>:<partition>:<offset>, as `zixly dlq list` prints it")
+    dlq_show.set_defaults(topic=None)
+    dlq_redrive = dead_sub.add_parser("redrive", help="publish dead letters back onto their original topic")
+    dlq_redrive.add_argument("refs", nargs="*", help="<dlq topic>:<partition>:<offset> …")
+    dlq_redrive.add_argument("--all", action="store_true", help="every dead letter not re-driven yet")
+    dlq_redrive.add_argument("--topic", default=None, help="with --all: one topic only")
+    dead.set_defaults(func=cmd_dlq)
     sweep_sub.add_parser("run", help="run a sweep locally on a data file (see `zixly sweep run --help`)")
     sub.add_parser("backtest", help="one backtest on a data file (see `zixly backtest --help`)")
     sub.add_parser("strategies", help="the strategy library with parameters and valid ranges")

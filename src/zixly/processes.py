@@ -18,9 +18,17 @@ class Child:
     process: subprocess.Popen[bytes]
     log_path: Path
     health_url: str | None = None
+    argv: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
 
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def kill(self, sig: int = signal.SIGKILL) -> int:
+        """Send ``sig`` to the child's process group and wait for it to end; return its exit code."""
+        if self.alive():
+            os.killpg(self.process.pid, sig)
+        return self.process.wait()
 
     def tail(self, lines: int = 30) -> str:
         try:
@@ -41,9 +49,23 @@ class ProcessGroup:
             process = subprocess.Popen(
                 argv, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
-        child = Child(name, process, log_path, health_url)
+        child = Child(name, process, log_path, health_url, list(argv), dict(env))
         self.children.append(child)
         return child
+
+    def restart(self, child: Child) -> Child:
+        """Start ``child`` again (same command, environment and log file), in its place in the group."""
+        if child.alive():
+            raise RuntimeError(f"{child.name} is still running")
+        index = self.children.index(child)
+        self.children.remove(child)
+        fresh = self.start(child.name, child.argv, child.env, child.health_url)
+        self.children.remove(fresh)
+        self.children.insert(index, fresh)
+        return fresh
+
+    def get(self, name: str) -> Child:
+        return next(c for c in self.children if c.name == name)
 
     def wait_healthy(self, child: Child, timeout_s: float = 60.0) -> None:
         assert child.health_url is not None

@@ -13,7 +13,7 @@ import sys
 from base64 import b64encode
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from zixly.infrastructure import create_topics, free_port, load_datasets, start_embedded_postgres, start_tansu
@@ -31,6 +31,10 @@ class StackConfig:
     dashboard_port: int
     backtester_replicas: int = 1
     database_url: str | None = None
+    #: extra ``ZIXLY_*`` settings for every service (e.g. shorter Kafka session timeouts in tests)
+    service_env: dict[str, str] = field(default_factory=dict)
+    #: start the ingest and dashboard processes too (tests that only need the pipeline skip them)
+    with_http: bool = True
 
     @classmethod
     def from_env(cls, *, ephemeral_ports: bool) -> StackConfig:
@@ -102,6 +106,7 @@ def running_stack(config: StackConfig) -> Iterator[RunningStack]:
             "ZIXLY_INGEST_PORT": str(config.ingest_port),
             "ZIXLY_DASHBOARD_PORT": str(config.dashboard_port),
             "NUMBA_CACHE_DIR": str(config.home / "numba-cache"),
+            **config.service_env,
         }
         migrate = group.start("migrate", [*_service("zixly-aggregator"), "migrate"], env)
         if migrate.process.wait(timeout=120) != 0:
@@ -127,20 +132,21 @@ def running_stack(config: StackConfig) -> Iterator[RunningStack]:
                     health_url=f"http://127.0.0.1:{port}/readyz",
                 )
             )
-        starting += [
-            group.start(
-                "ingest",
-                _service("zixly-ingest"),
-                env,
-                health_url=f"http://127.0.0.1:{config.ingest_port}/readyz",
-            ),
-            group.start(
-                "dashboard-api",
-                _service("zixly-dashboard-api"),
-                env,
-                health_url=f"http://127.0.0.1:{config.dashboard_port}/readyz",
-            ),
-        ]
+        if config.with_http:
+            starting += [
+                group.start(
+                    "ingest",
+                    _service("zixly-ingest"),
+                    env,
+                    health_url=f"http://127.0.0.1:{config.ingest_port}/readyz",
+                ),
+                group.start(
+                    "dashboard-api",
+                    _service("zixly-dashboard-api"),
+                    env,
+                    health_url=f"http://127.0.0.1:{config.dashboard_port}/readyz",
+                ),
+            ]
         for child in starting:
             group.wait_healthy(child)
         yield RunningStack(

@@ -1,4 +1,8 @@
-"""structlog JSON logs, one line per event, with the service name; stdlib logs go through it too."""
+"""structlog JSON logs, one line per event, with the service name; stdlib logs go through it too.
+
+Every line carries the context bound by the consumer shell (``correlation_id``, ``event_id``, ``subject``)
+and the current OpenTelemetry ``trace_id`` / ``span_id``, so logs and traces of one webhook join up.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,15 @@ import sys
 
 import structlog
 
+from zixly_runtime.telemetry import add_trace_ids
+
 
 def configure_logging(level: str, *, service: str) -> None:
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
+        add_trace_ids,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.CallsiteParameterAdder([structlog.processors.CallsiteParameter.MODULE]),
     ]

@@ -2,35 +2,74 @@
 
 from __future__ import annotations
 
-from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.asgi import AsgiFastStream
+from faststream.specification import AsyncAPI
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from zixly_backtester.adapters.artifacts import ParquetArtifactStore
 from zixly_backtester.adapters.datasets import StoreDatasetSource
 from zixly_backtester.adapters.object_store import open_store
 from zixly_backtester.config import Settings
 from zixly_backtester.service_layer import handlers
+from zixly_backtester.service_layer.ports import ArtifactStore, DatasetSource
 from zixly_contracts.envelope import Envelope
-from zixly_contracts.events import RunBacktestBatch, SweepRequested
+from zixly_contracts.events import BacktestBatchCompleted, RunBacktestBatch, SweepRequested
 from zixly_contracts.topics import BACKTESTS_TASKS, SWEEPS_REQUESTED
-from zixly_runtime.consumer import readiness, subscribe
+from zixly_runtime.consumer import (
+    ConsumerMetrics,
+    ConsumerRuntime,
+    exit_if_stuck,
+    liveness,
+    readiness,
+    shutdown,
+)
 from zixly_runtime.kafka import KafkaEventPublisher, make_broker
+from zixly_runtime.telemetry import kafka_middlewares, metrics_endpoint
 
 
-@get
-async def liveness(scope: object) -> AsgiResponse:
-    return AsgiResponse(b"ok", status_code=200)
+class BacktesterMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.backtests = Counter(
+            "zixly_backtests_total",
+            "Backtests computed (rate() of it is backtests per second)",
+            registry=registry,
+        )
+        self.tasks = Counter(
+            "zixly_backtester_tasks_total", "Tasks run, by outcome", ["outcome"], registry=registry
+        )
+        self.task_duration = Histogram(
+            "zixly_backtester_task_duration_seconds",
+            "Wall time of one task: load, backtest, store the equity curves, publish",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
+            registry=registry,
+        )
 
 
-def build(settings: Settings) -> AsgiFastStream:
+def build(
+    settings: Settings,
+    *,
+    registry: CollectorRegistry | None = None,
+    tracer_provider: TracerProvider | None = None,
+    datasets: DatasetSource | None = None,
+    artifacts: ArtifactStore | None = None,
+    hard_exit: bool = False,
+) -> AsgiFastStream:
+    """Wire the planner and the task worker; tests inject their own registry, tracer and ports."""
+    registry = registry or CollectorRegistry()
     broker = make_broker(
         settings.kafka_bootstrap_servers,
         enable_idempotence=settings.kafka_enable_idempotence,
         client_id="zixly-backtester",
+        graceful_timeout_s=settings.shutdown_grace_s,
+        middlewares=kafka_middlewares(registry, service="backtester", tracer_provider=tracer_provider),
     )
     publisher = KafkaEventPublisher(broker)
     store = open_store(settings.object_store_url, s3_endpoint_url=settings.s3_endpoint_url)
-    datasets = StoreDatasetSource(store)
-    artifacts = ParquetArtifactStore(store)
+    datasets = datasets or StoreDatasetSource(store)
+    artifacts = artifacts or ParquetArtifactStore(store)
+    consumer_metrics = ConsumerMetrics(registry)
+    metrics = BacktesterMetrics(registry)
 
     async def plan(event: Envelope[SweepRequested]) -> int:
         return await handlers.plan(
@@ -41,25 +80,64 @@ def build(settings: Settings) -> AsgiFastStream:
         )
 
     async def run(event: Envelope[RunBacktestBatch]) -> object:
-        return await handlers.run_task(event, datasets=datasets, artifacts=artifacts, publisher=publisher)
+        with metrics.task_duration.time():
+            outcome = await handlers.run_task(
+                event, datasets=datasets, artifacts=artifacts, publisher=publisher
+            )
+        if isinstance(outcome, BacktestBatchCompleted):
+            metrics.tasks.labels("completed").inc()
+            metrics.backtests.inc(len(outcome.results))
+        else:
+            metrics.tasks.labels("failed").inc()
+        return outcome
 
-    subscribers = [
-        subscribe(
+    runtimes = [
+        ConsumerRuntime(
             broker,
-            SWEEPS_REQUESTED,
-            group_id=settings.backtester_planner_group_id,
+            (SWEEPS_REQUESTED,),
             handler=plan,
             expected=(SweepRequested,),
+            options=settings.consumer_options(settings.backtester_planner_group_id),
+            metrics=consumer_metrics,
         ),
-        subscribe(
+        # Tasks run in the background with the partitions paused while the poll loop goes on.
+        ConsumerRuntime(
             broker,
-            BACKTESTS_TASKS,
-            group_id=settings.backtester_group_id,
+            (BACKTESTS_TASKS,),
             handler=run,
             expected=(RunBacktestBatch,),
+            options=settings.consumer_options(settings.backtester_group_id, background=True),
+            metrics=consumer_metrics,
         ),
     ]
-    return AsgiFastStream(
+
+    async def start_watchdogs() -> None:
+        for runtime in runtimes:
+            runtime.start_watchdog()
+
+    async def stop() -> None:
+        if hard_exit:
+            exit_if_stuck(settings.shutdown_grace_s + 3 * settings.shutdown_stop_timeout_s)
+        await shutdown(
+            broker, runtimes, grace_s=settings.shutdown_grace_s, stop_s=settings.shutdown_stop_timeout_s
+        )
+
+    app = AsgiFastStream(
         broker,
-        asgi_routes=[("/healthz", liveness), ("/readyz", readiness(broker, subscribers))],
+        asgi_routes=[
+            ("/healthz", liveness(runtimes)),
+            ("/readyz", readiness(broker, runtimes)),
+            ("/metrics", metrics_endpoint(registry)),
+        ],
+        after_startup=[start_watchdogs],
+        on_shutdown=[stop],
+        specification=AsyncAPI(
+            title="zixly-backtester",
+            version="1",
+            description="Plans sweeps into tasks (group zixly-planner) and runs them "
+            "(group zixly-backtester).",
+        ),
+        asyncapi_path="/docs/asyncapi",
     )
+    app.runtimes = runtimes  # type: ignore[attr-defined]
+    return app

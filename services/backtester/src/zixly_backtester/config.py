@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from zixly_runtime.settings import ConsumerSettings
 
 
-class Settings(BaseSettings):
+class Settings(ConsumerSettings):
     model_config = SettingsConfigDict(env_prefix="ZIXLY_", extra="ignore")
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
@@ -15,7 +17,7 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = None
     backtester_http_host: str = "127.0.0.1"
     backtester_http_port: int = 8081
-    #: parameter sets per task; sized so that a task takes about a second on real data (see README).
+    #: parameter sets per task; sized so that a task takes well under a second on real data (README).
     backtester_batch_size: int = Field(default=256, gt=0, le=10_000)
     backtester_max_backtests_per_sweep: int = Field(default=1_000_000, gt=0)
     backtester_group_id: str = "zixly-backtester"

@@ -28,8 +28,19 @@ def params_key(params: dict[str, Any]) -> str:
     return json.dumps(params, sort_keys=True, separators=(",", ":"))
 
 
-def make_engine(url: str) -> AsyncEngine:
-    return create_async_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+def make_engine(url: str, *, schema: str = "public") -> AsyncEngine:
+    """An engine whose connections see ``schema`` first (``zixly replay`` builds into another one).
+
+    Connections are checked before use, so the pool recovers by itself after a database restart; a
+    query that does not answer within 20 s fails instead of holding the consumer.
+    """
+    return create_async_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=5,
+        connect_args={"server_settings": {"search_path": schema}, "timeout": 10, "command_timeout": 20},
+    )
 
 
 class PostgresProjectionTransaction:
@@ -64,7 +75,7 @@ class PostgresProjectionTransaction:
                 datasets=[d.symbol for d in event.spec.datasets],
                 strategies=[s.name for s in event.spec.strategies],
                 requested_at=at,
-                updated_at=at,
+                updated_at=_latest(at),
             )
         )
 
@@ -80,7 +91,7 @@ class PostgresProjectionTransaction:
                 datasets=event.datasets,
                 strategies=event.strategies,
                 planned_at=at,
-                updated_at=at,
+                updated_at=_latest(at),
                 status=_unless_final(SweepStatus.RUNNING),
             )
         )
@@ -135,7 +146,7 @@ class PostgresProjectionTransaction:
                 tasks_done=sweeps.c.tasks_done + 1,
                 backtests_done=sweeps.c.backtests_done + len(event.results),
                 status=_unless_final(SweepStatus.RUNNING),
-                updated_at=at,
+                updated_at=_latest(at),
             )
         )
         return True
@@ -159,24 +170,37 @@ class PostgresProjectionTransaction:
             await self._conn.execute(
                 update(sweeps)
                 .where(sweeps.c.sweep_id == event.sweep_id)
-                .values(tasks_failed=sweeps.c.tasks_failed + 1, updated_at=at)
+                .values(tasks_failed=sweeps.c.tasks_failed + 1, updated_at=_latest(at))
             )
         return fresh
 
-    async def set_status(
-        self, sweep_id: str, status: SweepStatus, at: datetime, reason: str | None = None
-    ) -> None:
+    async def fail(self, sweep_id: str, at: datetime, reason: str) -> None:
         await self._ensure_sweep(sweep_id, at)
-        values: dict[str, Any] = {"status": status.value, "updated_at": at}
-        if status is SweepStatus.COMPLETED:
-            values["completed_at"] = at
-        if reason is not None:
-            values["failure_reason"] = reason
         await self._conn.execute(
             update(sweeps)
             .where(and_(sweeps.c.sweep_id == sweep_id, sweeps.c.status.not_in([s.value for s in FINAL])))
-            .values(**values)
+            .values(status=SweepStatus.FAILED.value, failure_reason=reason, updated_at=_latest(at))
         )
+
+    async def complete(self, sweep_id: str) -> datetime:
+        last_result = (
+            select(func.max(tasks.c.recorded_at)).where(tasks.c.sweep_id == sweep_id).scalar_subquery()
+        )
+        completed_at = func.greatest(sweeps.c.planned_at, last_result)
+        row = (
+            await self._conn.execute(
+                update(sweeps)
+                .where(sweeps.c.sweep_id == sweep_id)
+                .values(
+                    status=SweepStatus.COMPLETED.value,
+                    completed_at=completed_at,
+                    updated_at=func.greatest(sweeps.c.updated_at, completed_at),
+                )
+                .returning(sweeps.c.completed_at)
+            )
+        ).one()
+        value: datetime = row.completed_at
+        return value
 
     async def progress(self, sweep_id: str) -> SweepProgress | None:
         row = (
@@ -227,6 +251,11 @@ class PostgresProjectionTransaction:
             .values(event_id=event.id, topic=topic, key=key, payload=encode(event), created_at=event.time)
             .on_conflict_do_nothing()
         )
+
+
+def _latest(at: datetime) -> Any:
+    """``updated_at`` only moves forward, whatever order the events come in."""
+    return func.greatest(sweeps.c.updated_at, at)
 
 
 def _unless_final(status: SweepStatus) -> Any:

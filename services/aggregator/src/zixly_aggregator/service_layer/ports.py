@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from zixly_aggregator.domain.model import SweepProgress, SweepStatus
+from zixly_aggregator.domain.model import SweepProgress
 from zixly_contracts.envelope import Envelope
 from zixly_contracts.events import (
     BacktestBatchCompleted,
@@ -29,9 +29,11 @@ class ProjectionTransaction(Protocol):
 
     async def record_failed_task(self, event: BacktestBatchFailed, at: datetime) -> bool: ...
 
-    async def set_status(
-        self, sweep_id: str, status: SweepStatus, at: datetime, reason: str | None = None
-    ) -> None: ...
+    async def fail(self, sweep_id: str, at: datetime, reason: str) -> None:
+        """Mark the sweep failed, unless it already completed or failed."""
+
+    async def complete(self, sweep_id: str) -> datetime:
+        """Mark the sweep completed; return its completion time: its latest plan or result event's time."""
 
     async def progress(self, sweep_id: str) -> SweepProgress | None: ...
 
