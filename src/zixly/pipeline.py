@@ -1,0 +1,159 @@
+"""Driving the pipeline from the outside, for benchmarks and failure tests.
+
+``submit`` puts a ``SweepRequested`` on ``sweeps.requested`` exactly as ingest would after accepting a
+webhook (same deterministic ids), without HTTP; the read-model helpers read what the aggregator wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from zixly_contracts import ids
+from zixly_contracts.envelope import CONTENT_TYPE, Envelope, decode, encode, envelope
+from zixly_contracts.events import SweepRequested
+from zixly_contracts.sweep_spec import SweepSpec
+from zixly_contracts.topics import SWEEPS_REQUESTED
+
+SOURCE = "cli"
+
+#: The sweep of the failure tests and the scale benchmark: 2,100 backtests (135 tasks) on three real
+#: daily series.
+SCALE_SPEC: dict[str, Any] = {
+    "name": "scale",
+    "datasets": [
+        {"symbol": "MSFT_1d", "periods_per_year": 252},
+        {"symbol": "SPX_1d", "periods_per_year": 252},
+        {"symbol": "IXIC_1d", "periods_per_year": 252},
+    ],
+    "strategies": [
+        {
+            "name": "sma_cross",
+            "grid": {
+                "fast": {"start": 5, "stop": 100, "step": 5},
+                "slow": {"start": 20, "stop": 400, "step": 10},
+            },
+            "constraints": [{"left": "fast", "op": "<", "right": "slow"}],
+        }
+    ],
+    "execution": {"cash": 10000, "fill": "next_open", "units": "fractional", "fee_bps": 1.0},
+    "batch_size": 16,
+}
+
+
+async def submit(bootstrap: str, spec: dict[str, Any], webhook_id: str) -> str:
+    """Publish ``spec`` as webhook ``webhook_id`` of the ``cli`` source would be; return the sweep id."""
+    sweep_id = ids.sweep_id(SOURCE, webhook_id)
+    event = envelope(
+        SweepRequested(
+            sweep_id=sweep_id, source=SOURCE, webhook_id=webhook_id, spec=SweepSpec.model_validate(spec)
+        ),
+        id=ids.event_id(sweep_id, "sweep.requested"),
+        source="/zixly/cli",
+        subject=sweep_id,
+        correlation_id=webhook_id,
+        causation_id=webhook_id,
+        time=datetime.now(UTC),
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            SWEEPS_REQUESTED,
+            encode(event),
+            key=sweep_id.encode(),
+            headers=[("content-type", CONTENT_TYPE.encode())],
+        )
+    finally:
+        await producer.stop()
+    return sweep_id
+
+
+async def query(database_url: str, sql: str, schema: str = "public", **params: Any) -> list[dict[str, Any]]:
+    engine = create_async_engine(database_url, connect_args={"server_settings": {"search_path": schema}})
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text(sql), params)).mappings().all()
+            return [dict(r) for r in rows]
+    finally:
+        await engine.dispose()
+
+
+@dataclass(frozen=True)
+class SweepState:
+    status: str | None
+    task_count: int | None
+    backtest_count: int | None
+    tasks_done: int
+    tasks_failed: int
+    backtests_done: int
+
+
+async def sweep_state(database_url: str, sweep_id: str, schema: str = "public") -> SweepState | None:
+    try:
+        rows = await query(
+            database_url,
+            "SELECT status, task_count, backtest_count, tasks_done, tasks_failed, backtests_done "
+            "FROM sweeps WHERE sweep_id = :sweep_id",
+            schema,
+            sweep_id=sweep_id,
+        )
+    except OSError:
+        return None  # the database is away
+    return SweepState(**rows[0]) if rows else None
+
+
+def wait_for_sweep(
+    database_url: str, sweep_id: str, *, timeout_s: float, until: tuple[str, ...] = ("completed", "failed")
+) -> SweepState:
+    deadline = time.monotonic() + timeout_s
+    state = None
+    while time.monotonic() < deadline:
+        try:
+            state = asyncio.run(sweep_state(database_url, sweep_id))
+        except Exception:  # noqa: BLE001 - the database may be restarting
+            state = None
+        if state is not None and state.status in until:
+            return state
+        time.sleep(0.1)
+    raise TimeoutError(f"sweep {sweep_id} not {'/'.join(until)} within {timeout_s:.0f} s (last: {state})")
+
+
+RESULT_COLUMNS = (
+    "dataset, strategy, params_key, total_return, cagr, annual_volatility, sharpe, sortino, calmar, "
+    "max_drawdown, max_drawdown_bars, max_drawdown_days, exposure, closed_trades, open_trades, win_rate, "
+    "profit_factor, avg_trade, expectancy, sqn, final_equity"
+)
+
+
+async def results_by_params(
+    database_url: str, sweep_id: str, schema: str = "public"
+) -> dict[tuple[str, ...], tuple]:
+    """The sweep's results, (dataset, strategy, params) → every metric, for comparing two runs."""
+    rows = await query(
+        database_url,
+        f"SELECT {RESULT_COLUMNS} FROM results WHERE sweep_id = :s",  # noqa: S608 - constant columns
+        schema,
+        s=sweep_id,
+    )
+    return {(r["dataset"], r["strategy"], r["params_key"]): tuple(r.values())[3:] for r in rows}
+
+
+async def topic_events(bootstrap: str, topic: str) -> list[Envelope[Any]]:
+    """Every event on ``topic`` from the beginning (no consumer group)."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        events = []
+        while batches := await consumer.getmany(timeout_ms=1500):
+            events += [decode(m.value) for msgs in batches.values() for m in msgs]
+        return events
+    finally:
+        await consumer.stop()
