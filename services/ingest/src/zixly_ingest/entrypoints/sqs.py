@@ -8,10 +8,12 @@ dedupe as an HTTP request; the signed timestamp is checked against the time the 
 since the point of the queue is to hold webhooks for a while.
 
 A message is deleted only once its events are published (or it was a duplicate of published ones, or a
-payload type the source ignores). A transient failure (broker, database) makes it visible again after
-the Retry-After delay; a refused one (bad signature, invalid sweep) is left alone, so the queue's
-redrive policy moves it to its dead-letter queue after ``maxReceiveCount`` receives: give every such
-queue one. Relayed webhooks are not rate-limited: the consumer pulls at its own pace.
+payload type the source ignores). A refused one (bad signature, invalid sweep) is left alone, so the
+queue's redrive policy moves it to its dead-letter queue after ``maxReceiveCount`` receives: give every
+such queue one. A transient failure (broker, database) makes the message visible again after a delay
+growing with its receive count, and the consumer stops receiving while the broker or the dedupe store
+is down, so an outage does not use up the receives of good messages (keep ``maxReceiveCount`` well
+above a handful all the same). Relayed webhooks are not rate-limited: the consumer pulls at its own pace.
 """
 
 from __future__ import annotations
@@ -22,13 +24,20 @@ import binascii
 
 import structlog
 
-from zixly_ingest.domain.errors import BodyTooLarge, MalformedRequest, Rejected, TryLater
-from zixly_ingest.service_layer.handlers import Intake
+from zixly_ingest.domain.errors import (
+    BodyTooLarge,
+    DeliveryInProgress,
+    MalformedRequest,
+    Rejected,
+    TryLater,
+)
+from zixly_ingest.service_layer.handlers import Intake, Outcome
 from zixly_ingest.service_layer.ports import MessageQueue, QueuedMessage
 
 log = structlog.get_logger("zixly_ingest.sqs")
 
 BODY_ENCODING = "body-encoding"
+MAX_VISIBILITY_DELAY_S = 900
 
 
 def raw_body_of(message: QueuedMessage) -> bytes:
@@ -45,18 +54,32 @@ def raw_body_of(message: QueuedMessage) -> bytes:
     return message.body.encode("utf-8")
 
 
-async def handle_message(intake: Intake, source: str, message: QueuedMessage, queue: MessageQueue) -> bool:
-    """Process one message; True when it may be deleted."""
+async def _receive(intake: Intake, source: str, message: QueuedMessage) -> Outcome:
+    raw = raw_body_of(message)
+    limit = intake.source(source).limits.max_body_bytes
+    if len(raw) > limit:
+        raise BodyTooLarge(limit)
+    headers = [(name, value) for name, value in message.attributes.items() if name != BODY_ENCODING]
+    for pause in (0.2, 0.5, 1.0):
+        try:
+            return await intake.receive_webhook(
+                source=source, raw_body=raw, headers=headers, enqueued_at=message.sent_at, rate_limit=False
+            )
+        except DeliveryInProgress:
+            # Most often a redelivery in the same batch as the original: it settles within moments.
+            await asyncio.sleep(pause)
+    return await intake.receive_webhook(
+        source=source, raw_body=raw, headers=headers, enqueued_at=message.sent_at, rate_limit=False
+    )
+
+
+async def handle_message(
+    intake: Intake, source: str, message: QueuedMessage, queue: MessageQueue
+) -> bool | None:
+    """Process one message: True when it may be deleted, False when refused, None when to retry later."""
     context = {"source": source, "queue": queue.url, "message_id": message.message_id}
     try:
-        raw = raw_body_of(message)
-        limit = intake.source(source).limits.max_body_bytes
-        if len(raw) > limit:
-            raise BodyTooLarge(limit)
-        headers = [(name, value) for name, value in message.attributes.items() if name != BODY_ENCODING]
-        outcome = await intake.receive_webhook(
-            source=source, raw_body=raw, headers=headers, enqueued_at=message.sent_at, rate_limit=False
-        )
+        outcome = await _receive(intake, source, message)
     except Rejected as exc:
         log.warning(
             "sqs.rejected",
@@ -67,12 +90,13 @@ async def handle_message(intake: Intake, source: str, message: QueuedMessage, qu
         )
         return False
     except TryLater as exc:
-        log.warning("sqs.retry_later", **context, reason=type(exc).__name__, delay_s=exc.retry_after_s)
+        delay = min(exc.retry_after_s * max(1, message.receive_count), MAX_VISIBILITY_DELAY_S)
+        log.warning("sqs.retry_later", **context, reason=type(exc).__name__, delay_s=delay)
         try:
-            await queue.retry_later(message, exc.retry_after_s)
+            await queue.retry_later(message, delay)
         except Exception as change_error:
             log.warning("sqs.visibility_failed", **context, error=f"{type(change_error).__name__}")
-        return False
+        return None
     log.info("sqs.received", **context, webhook_id=outcome.webhook_id)
     return True
 
@@ -83,6 +107,10 @@ async def consume_queue(
     """Receive, process and delete forever (until cancelled); survives SQS outages with backoff."""
     delay = 1.0
     while True:
+        if not intake.can_publish():
+            # Receiving now would only use up receives (and send good messages to the dead letters).
+            await asyncio.sleep(0.5)
+            continue
         try:
             messages = await queue.receive(batch, wait_s)
         except asyncio.CancelledError:
@@ -95,10 +123,21 @@ async def consume_queue(
         delay = 1.0
         if not messages:
             continue
-        done = await asyncio.gather(*(handle_message(intake, source, m, queue) for m in messages))
-        published = [m for m, ok in zip(messages, done, strict=True) if ok]
+        results = await asyncio.gather(
+            *(handle_message(intake, source, m, queue) for m in messages), return_exceptions=True
+        )
+        done: list[bool | None] = []
+        for message, result in zip(messages, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("sqs.failed", queue=queue.url, message_id=message.message_id, exc_info=result)
+                done.append(None)
+            else:
+                done.append(result)
+        published = [m for m, ok in zip(messages, done, strict=True) if ok is True]
         try:
             await queue.delete(published)
         except Exception as exc:
             # They come back after the visibility timeout and are absorbed as duplicates.
             log.warning("sqs.delete_failed", queue=queue.url, error=f"{type(exc).__name__}: {exc}")
+        if any(ok is None for ok in done):
+            await asyncio.sleep(intake.retry_after_s)  # the broker or the database is in trouble: back off

@@ -94,6 +94,14 @@ class Intake:
         }
         self._settling: set[asyncio.Task[None]] = set()
 
+    @property
+    def retry_after_s(self) -> int:
+        return self._retry_after_s
+
+    def can_publish(self) -> bool:
+        """Whether the broker and the dedupe store are connected at all (no I/O)."""
+        return self._publisher.available() and self._dedupe.available()
+
     def source(self, name: str) -> Source:
         found = self.sources.get(name)
         if found is None:
