@@ -8,6 +8,8 @@ zixly backtest …           one backtest on a data file (no services needed)
 zixly sweep run …          a whole sweep on a data file, locally (no services needed)
 zixly topics create        create every topic with its partition count on ZIXLY_KAFKA_BOOTSTRAP_SERVERS
 zixly dlq list|show|redrive   list, inspect and re-drive dead letters
+zixly replay --schema NAME    rebuild the read models from the topics into a fresh schema
+zixly asyncapi [DIR]          write the AsyncAPI documents of the FastStream apps
 """
 
 from __future__ import annotations
@@ -147,6 +149,31 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from zixly_aggregator.bootstrap import replay
+    from zixly_aggregator.config import Settings
+
+    overrides = {"kafka_bootstrap_servers": args.bootstrap, "database_url": args.database_url}
+    settings = Settings(**{k: v for k, v in overrides.items() if v})
+    try:
+        report = asyncio.run(replay(settings, args.schema, replace=args.replace))
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(json.dumps({"schema": args.schema, **dataclasses.asdict(report)}, indent=2))
+    return 0
+
+
+def cmd_asyncapi(args: argparse.Namespace) -> int:
+    from zixly.asyncapi import write
+
+    for path in write(args.directory):
+        print(path)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="zixly", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -182,6 +209,15 @@ def parser() -> argparse.ArgumentParser:
     dlq_redrive.add_argument("--all", action="store_true", help="every dead letter not re-driven yet")
     dlq_redrive.add_argument("--topic", default=None, help="with --all: one topic only")
     dead.set_defaults(func=cmd_dlq)
+    rebuild = sub.add_parser("replay", help="rebuild the read models from the topics into a fresh schema")
+    rebuild.add_argument("--schema", required=True, help="PostgreSQL schema to build, e.g. replay_20260102")
+    rebuild.add_argument("--replace", action="store_true", help="drop the schema first if it exists")
+    rebuild.add_argument("--bootstrap", default=None, help="default: ZIXLY_KAFKA_BOOTSTRAP_SERVERS")
+    rebuild.add_argument("--database-url", default=None, help="default: ZIXLY_DATABASE_URL")
+    rebuild.set_defaults(func=cmd_replay)
+    asyncapi = sub.add_parser("asyncapi", help="write the AsyncAPI documents of the FastStream apps")
+    asyncapi.add_argument("directory", type=Path, nargs="?", default=Path("docs/asyncapi"))
+    asyncapi.set_defaults(func=cmd_asyncapi)
     sweep_sub.add_parser("run", help="run a sweep locally on a data file (see `zixly sweep run --help`)")
     sub.add_parser("backtest", help="one backtest on a data file (see `zixly backtest --help`)")
     sub.add_parser("strategies", help="the strategy library with parameters and valid ranges")

@@ -30,8 +30,11 @@ class EventType:
         self.version = version
 
 
+#: Current schema version of each message type (1 unless listed).
+CURRENT_VERSIONS: dict[str, int] = {"backtest.batch.completed": 2}
+
 REGISTRY: dict[str, EventType] = {
-    f"{TYPE_PREFIX}{name}": EventType(f"{TYPE_PREFIX}{name}", model, 1)
+    f"{TYPE_PREFIX}{name}": EventType(f"{TYPE_PREFIX}{name}", model, CURRENT_VERSIONS.get(name, 1))
     for name, model in {
         "webhook.received": ev.WebhookReceived,
         "sweep.requested": ev.SweepRequested,
@@ -46,8 +49,17 @@ REGISTRY: dict[str, EventType] = {
 _TYPE_OF_MODEL = {entry.model: entry for entry in REGISTRY.values()}
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _batch_completed_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v2 added who computed the task and the engine's own time; v1 events did not record them."""
+    return {**data, "worker": None, "engine_ms": None}
+
+
 #: (ce type, from version) → function turning that version's data into the next version's.
-UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+UPCASTERS: dict[tuple[str, int], Upcaster] = {
+    (f"{TYPE_PREFIX}backtest.batch.completed", 1): _batch_completed_v1_to_v2,
+}
 
 
 class Envelope(BaseModel, Generic[M]):

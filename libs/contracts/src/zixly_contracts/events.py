@@ -1,4 +1,8 @@
-"""Events and commands, version 1 (DESIGN §2). Events are past tense, commands imperative."""
+"""Events and commands (DESIGN §2). Events are past tense, commands imperative.
+
+Each class is the *current* version of its message; older versions are upcast on read
+(``zixly_contracts.envelope.UPCASTERS``) and their JSON Schemas are kept in ``libs/contracts/schemas``.
+"""
 
 from __future__ import annotations
 
@@ -73,6 +77,11 @@ class BacktestBatchCompleted(Message):
     first_bar: datetime | None = None
     last_bar: datetime | None = None
     duration_ms: float
+    # -- v2 --
+    #: the replica that computed the task (``host:pid``); None for events written before v2
+    worker: str | None = None
+    #: time spent in the engine alone (``duration_ms`` also counts loading data and storing artifacts)
+    engine_ms: float | None = None
 
 
 class BacktestBatchFailed(Message):

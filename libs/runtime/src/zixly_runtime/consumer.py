@@ -188,6 +188,19 @@ class ConsumerRuntime:
             description=f"Consumer group {options.group_id}; failures go to <topic>.retry and <topic>.dlq",
         )
         self.subscriber(self._consume)
+        # Declared (not only used) so that the AsyncAPI document shows where failures go.
+        self._failure_publishers = {
+            target: broker.publisher(
+                target,
+                title=f"{target}:publish",
+                description=f"Messages of {topic} that failed: {kind}, with x-* failure headers",
+            )
+            for topic in topics
+            for target, kind in (
+                (retry_topic(topic), "transient errors, tried again after a backoff"),
+                (dead_letter_topic(topic), "poison or out of attempts; see `zixly dlq`"),
+            )
+        }
 
     # -- the FastStream handler -----------------------------------------------------------------------
 
@@ -325,12 +338,12 @@ class ConsumerRuntime:
                 "message failed; sent to the retry topic", next_attempt_at=failure.next_attempt_at, **fields
             )
         try:
-            await self.broker.publish(
-                body,
-                target,
-                key=key,
-                headers={"content-type": CONTENT_TYPE, **failure.to_headers()},
-            )
+            headers = {"content-type": CONTENT_TYPE, **failure.to_headers()}
+            publisher = self._failure_publishers.get(target)
+            if publisher is not None:
+                await publisher.publish(body, key=key, headers=headers)
+            else:
+                await self.broker.publish(body, target, key=key, headers=headers)
         except Exception as exc:
             log.error(
                 "cannot publish the failed message; it stays uncommitted and is tried again",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from faststream.kafka import KafkaBroker
@@ -31,10 +31,29 @@ def make_broker(
 
 
 class KafkaEventPublisher:
-    def __init__(self, broker: KafkaBroker) -> None:
+    """Publishes envelopes and returns once the broker acknowledged them.
+
+    ``documented`` maps the topics this service publishes to the message model it puts there: each gets
+    a FastStream publisher, so that the service's AsyncAPI document lists what it publishes.
+    """
+
+    def __init__(self, broker: KafkaBroker, documented: Mapping[str, Any] | None = None) -> None:
         self._broker = broker
+        self._publishers = {
+            topic: broker.publisher(
+                topic, title=f"{topic}:publish", schema=model, description=_describe(model)
+            )
+            for topic, model in (documented or {}).items()
+        }
 
     async def publish(self, topic: str, event: Envelope[Any], key: str) -> None:
-        await self._broker.publish(
-            encode(event), topic, key=key.encode(), headers={"content-type": CONTENT_TYPE}
-        )
+        headers = {"content-type": CONTENT_TYPE}
+        publisher = self._publishers.get(topic)
+        if publisher is not None:
+            await publisher.publish(encode(event), key=key.encode(), headers=headers)
+        else:
+            await self._broker.publish(encode(event), topic, key=key.encode(), headers=headers)
+
+
+def _describe(model: Any) -> str:
+    return f"CloudEvents structured JSON ({CONTENT_TYPE}): {getattr(model, '__name__', model)}"

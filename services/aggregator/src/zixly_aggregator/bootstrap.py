@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from typing import Any
 
 from faststream.asgi import AsgiFastStream
 from faststream.specification import AsyncAPI
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry, Counter
+from sqlalchemy import text
 
+from zixly_aggregator.adapters.migrations import upgrade
 from zixly_aggregator.adapters.outbox import KafkaOutbox
 from zixly_aggregator.adapters.postgres import PostgresProjectionStore, make_engine
 from zixly_aggregator.config import Settings
+from zixly_aggregator.entrypoints.replay import ReplayReport, replay_topics
 from zixly_aggregator.service_layer.handlers import project
 from zixly_contracts.envelope import Envelope
 from zixly_contracts.events import (
@@ -46,6 +50,56 @@ READ_MODEL_EVENTS = (
     BacktestBatchCompleted,
     BacktestBatchFailed,
 )
+
+
+SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+class _NoAnnouncements:
+    """A replay announces nothing: the live system did; the rebuilt outbox is marked as published."""
+
+    async def flush(self) -> int:
+        return 0
+
+
+async def replay(settings: Settings, schema: str, *, replace: bool = False) -> ReplayReport:
+    """Rebuild the read models from the topics into ``schema`` (created fresh); return what was read."""
+    if not SCHEMA_NAME.fullmatch(schema):
+        raise ValueError(f"{schema!r} is not a plain schema name (lower case letters, digits, _)")
+    if schema == settings.database_schema:
+        raise ValueError(f"refusing to replay into the live schema {schema!r}")
+    admin = make_engine(settings.database_url)
+    try:
+        async with admin.begin() as conn:
+            if replace:
+                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            exists = (
+                await conn.execute(
+                    text("SELECT count(*) FROM information_schema.tables WHERE table_schema = :s"),
+                    {"s": schema},
+                )
+            ).scalar_one()
+            if exists:
+                raise ValueError(f"schema {schema!r} already has tables (use --replace to drop it first)")
+    finally:
+        await admin.dispose()
+    await asyncio.to_thread(upgrade, settings.database_url, schema=schema)
+    engine = make_engine(settings.database_url, schema=schema)
+    store = PostgresProjectionStore(engine)
+    outbox = _NoAnnouncements()
+    try:
+
+        async def handle(event: Envelope[Any]) -> bool:
+            return await project(event, store=store, outbox=outbox)
+
+        report = await replay_topics(
+            settings.kafka_bootstrap_servers, READ_MODEL_TOPICS, handler=handle, expected=READ_MODEL_EVENTS
+        )
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE outbox SET published_at = created_at WHERE published_at IS NULL"))
+        return report
+    finally:
+        await engine.dispose()
 
 
 def build(

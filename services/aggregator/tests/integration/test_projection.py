@@ -228,3 +228,37 @@ async def test_the_migration_matches_the_tables(database_url: str):
     finally:
         await engine.dispose()
     assert [d for d in diff if d[0] != "remove_table" or d[1].name != "alembic_version"] == []
+
+
+async def test_request_and_plan_give_the_same_row_in_either_order(engine):
+    """The two come from different topics: a replay may read them in another order than the live run."""
+    from zixly_contracts.events import SweepRequested
+    from zixly_contracts.sweep_spec import SweepSpec
+
+    store, box = PostgresProjectionStore(engine), FakeOutbox(engine)
+    spec = SweepSpec.model_validate(
+        {
+            "name": "s",
+            "datasets": [{"symbol": "GOOG_1d", "periods_per_year": 252}],
+            "strategies": [{"name": "sma_cross"}],
+        }
+    )
+    rows = []
+    for sweep, order in (("sweep-g", "request first"), ("sweep-h", "plan first")):
+        request = wrap(
+            SweepRequested(sweep_id=sweep, source="cli", webhook_id="w", spec=spec), sweep, "sweep.requested"
+        )
+        plan = SweepPlanned(
+            sweep_id=sweep,
+            name="s",
+            task_count=2,
+            backtest_count=2,
+            datasets=["GOOG_1d"],
+            strategies=["sma_cross", "buy_and_hold"],  # the plan adds the baseline
+        )
+        events = [request, wrap(plan, sweep, "sweep.planned")]
+        for event in events if order == "request first" else reversed(events):
+            await project(event, store=store, outbox=box)
+        row = await sweep_row(engine, sweep)
+        rows.append((row.name, row.datasets, row.strategies, row.status, row.source))
+    assert rows[0] == rows[1] == ("s", ["GOOG_1d"], ["sma_cross", "buy_and_hold"], "running", "cli")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import socket
+
 from faststream.asgi import AsgiFastStream
 from faststream.specification import AsyncAPI
 from opentelemetry.sdk.trace import TracerProvider
@@ -14,8 +17,15 @@ from zixly_backtester.config import Settings
 from zixly_backtester.service_layer import handlers
 from zixly_backtester.service_layer.ports import ArtifactStore, DatasetSource
 from zixly_contracts.envelope import Envelope
-from zixly_contracts.events import BacktestBatchCompleted, RunBacktestBatch, SweepRequested
-from zixly_contracts.topics import BACKTESTS_TASKS, SWEEPS_REQUESTED
+from zixly_contracts.events import (
+    BacktestBatchCompleted,
+    BacktestBatchFailed,
+    RunBacktestBatch,
+    SweepFailed,
+    SweepPlanned,
+    SweepRequested,
+)
+from zixly_contracts.topics import BACKTESTS_RESULTS, BACKTESTS_TASKS, SWEEPS_LIFECYCLE, SWEEPS_REQUESTED
 from zixly_runtime.consumer import (
     ConsumerMetrics,
     ConsumerRuntime,
@@ -64,11 +74,19 @@ def build(
         graceful_timeout_s=settings.shutdown_grace_s,
         middlewares=kafka_middlewares(registry, service="backtester", tracer_provider=tracer_provider),
     )
-    publisher = KafkaEventPublisher(broker)
+    publisher = KafkaEventPublisher(
+        broker,
+        documented={
+            SWEEPS_LIFECYCLE: Envelope[SweepPlanned | SweepFailed],  # type: ignore[misc]
+            BACKTESTS_TASKS: Envelope[RunBacktestBatch],
+            BACKTESTS_RESULTS: Envelope[BacktestBatchCompleted | BacktestBatchFailed],  # type: ignore[misc]
+        },
+    )
     store = open_store(settings.object_store_url, s3_endpoint_url=settings.s3_endpoint_url)
     datasets = datasets or StoreDatasetSource(store)
     artifacts = artifacts or ParquetArtifactStore(store)
     consumer_metrics = ConsumerMetrics(registry)
+    worker = f"{socket.gethostname()}:{os.getpid()}"
     metrics = BacktesterMetrics(registry)
 
     async def plan(event: Envelope[SweepRequested]) -> int:
@@ -82,7 +100,7 @@ def build(
     async def run(event: Envelope[RunBacktestBatch]) -> object:
         with metrics.task_duration.time():
             outcome = await handlers.run_task(
-                event, datasets=datasets, artifacts=artifacts, publisher=publisher
+                event, datasets=datasets, artifacts=artifacts, publisher=publisher, worker=worker
             )
         if isinstance(outcome, BacktestBatchCompleted):
             metrics.tasks.labels("completed").inc()

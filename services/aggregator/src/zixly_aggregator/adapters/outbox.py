@@ -10,7 +10,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from zixly_aggregator.adapters.tables import outbox
-from zixly_contracts.envelope import CONTENT_TYPE
+from zixly_contracts.envelope import CONTENT_TYPE, Envelope
+from zixly_contracts.events import SweepCompleted
+from zixly_contracts.topics import SWEEPS_LIFECYCLE
 
 log = structlog.get_logger(__name__)
 
@@ -20,6 +22,13 @@ class KafkaOutbox:
         self._engine = engine
         self._broker = broker
         self._lock = asyncio.Lock()
+        # Declared so that the aggregator's AsyncAPI document shows its one announcement.
+        self._lifecycle = broker.publisher(
+            SWEEPS_LIFECYCLE,
+            title=f"{SWEEPS_LIFECYCLE}:publish",
+            schema=Envelope[SweepCompleted],
+            description="SweepCompleted, once per sweep, relayed from the outbox",
+        )
 
     async def flush(self) -> int:
         """Publish pending events in order; rows locked by another replica are left to it."""
@@ -34,9 +43,11 @@ class KafkaOutbox:
                 )
             ).all()
             for row in rows:
-                await self._broker.publish(
-                    row.payload, row.topic, key=row.key.encode(), headers={"content-type": CONTENT_TYPE}
-                )
+                headers = {"content-type": CONTENT_TYPE}
+                if row.topic == SWEEPS_LIFECYCLE:
+                    await self._lifecycle.publish(row.payload, key=row.key.encode(), headers=headers)
+                else:
+                    await self._broker.publish(row.payload, row.topic, key=row.key.encode(), headers=headers)
                 await conn.execute(
                     update(outbox).where(outbox.c.seq == row.seq).values(published_at=func.now())
                 )

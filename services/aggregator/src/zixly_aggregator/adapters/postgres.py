@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import and_, case, cast, func, select, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from zixly_aggregator.adapters.tables import outbox, processed_events, results, sweeps, tasks
@@ -69,13 +69,19 @@ class PostgresProjectionTransaction:
             update(sweeps)
             .where(sweeps.c.sweep_id == event.sweep_id)
             .values(
-                name=event.spec.name,
                 source=event.source,
                 correlation_id=correlation_id,
-                datasets=[d.symbol for d in event.spec.datasets],
-                strategies=[s.name for s in event.spec.strategies],
                 requested_at=at,
                 updated_at=_latest(at),
+                # The plan is authoritative (it adds the baseline); the request only fills what it
+                # has not set yet, whichever of the two topics is read first.
+                name=case((sweeps.c.planned_at.is_(None), event.spec.name), else_=sweeps.c.name),
+                datasets=func.coalesce(
+                    sweeps.c.datasets, cast([d.symbol for d in event.spec.datasets], JSONB)
+                ),
+                strategies=func.coalesce(
+                    sweeps.c.strategies, cast([s.name for s in event.spec.strategies], JSONB)
+                ),
             )
         )
 
@@ -115,6 +121,8 @@ class PostgresProjectionTransaction:
                 "backtests": len(event.results),
                 "artifact_uri": event.artifact_uri,
                 "duration_ms": event.duration_ms,
+                "worker": event.worker,
+                "engine_ms": event.engine_ms,
                 "recorded_at": at,
             }
         )

@@ -56,6 +56,8 @@ tasks = Table(
     Column("error", Text),
     Column("duration_ms", Double),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("worker", Text),
+    Column("engine_ms", Double),
 )
 
 _INTEGER_METRICS = {"max_drawdown_bars", "closed_trades", "open_trades"}

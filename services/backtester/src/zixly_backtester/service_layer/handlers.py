@@ -81,6 +81,7 @@ async def run_task(
     datasets: DatasetSource,
     artifacts: ArtifactStore,
     publisher: EventPublisher,
+    worker: str | None = None,
 ) -> BacktestBatchCompleted | BacktestBatchFailed:
     """Backtest every parameter set of the task, store the equity curves, publish the metrics.
 
@@ -93,7 +94,9 @@ async def run_task(
     try:
         bars = await datasets.load(task.dataset.symbol)
         settings = execution_settings(task)
+        engine_started = time.perf_counter()
         batch = await asyncio.to_thread(run_batch, bars, task.strategy, task.param_sets, settings)
+        engine_ms = (time.perf_counter() - engine_started) * 1000
     except TASK_FAILURES as exc:
         outcome = BacktestBatchFailed(
             task_id=task.task_id,
@@ -125,6 +128,8 @@ async def run_task(
             first_bar=bars.timestamps[0].astype("datetime64[us]").item() if len(bars.close) else None,
             last_bar=bars.timestamps[-1].astype("datetime64[us]").item() if len(bars.close) else None,
             duration_ms=(time.perf_counter() - started) * 1000,
+            worker=worker,
+            engine_ms=engine_ms,
         )
     await publisher.publish(
         BACKTESTS_RESULTS, _child(command, outcome, kind="result", subject_id=task.task_id), task.sweep_id
