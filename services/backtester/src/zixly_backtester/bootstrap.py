@@ -93,6 +93,7 @@ def build(
         return await handlers.plan(
             event,
             publisher=publisher,
+            datasets=datasets,
             batch_size=settings.backtester_batch_size,
             max_backtests=settings.backtester_max_backtests_per_sweep,
         )

@@ -33,7 +33,7 @@ def app(tmp_path: Path):
     return build(Settings(object_store_url=tmp_path.as_uri(), backtester_batch_size=2))
 
 
-def task_event(symbol: str = "GOOG_1d", params: list | None = None):
+def task_event(symbol: str = "GOOG_1d", params: list | None = None, execution: Execution | None = None):
     sweep = "sweep-1"
     task = RunBacktestBatch(
         task_id=ids.task_id(sweep, symbol, "sma_cross", 0),
@@ -42,7 +42,7 @@ def task_event(symbol: str = "GOOG_1d", params: list | None = None):
         strategy="sma_cross",
         batch_index=0,
         param_sets=params or [{"fast": 10, "slow": 20}, {"fast": 20, "slow": 50}],
-        execution=Execution(fill="close", units="whole"),
+        execution=execution or Execution(fill="close", units="whole"),
     )
     return envelope(task, id="cmd-1", source="/test", subject=sweep, correlation_id="msg_1")
 
@@ -155,3 +155,37 @@ async def test_a_request_is_planned_into_tasks_and_a_plan(app):
         + [ids.task_id(sweep_id, "GOOG_1d", "buy_and_hold", 0)]
     )
     assert sum(len(r.data.results) for r in results) == 7
+
+
+async def test_metrics_that_overflow_fail_the_task_instead_of_retrying_it(app):
+    """Cash of 1e308 makes equity infinite: a fact about the input, so the task fails at once."""
+    seen: list = []
+
+    @app.broker.subscriber(BACKTESTS_RESULTS)
+    async def results(body: bytes) -> None:
+        seen.append(decode(body))
+
+    async with TestKafkaBroker(app.broker) as br:
+        await br.publish(encode(task_event(execution=Execution(cash=1e308, fill="close"))), BACKTESTS_TASKS)
+    assert len(seen) == 1
+    assert isinstance(seen[0].data, BacktestBatchFailed)
+    assert seen[0].data.error_type == "ValidationError"
+    assert "final_equity" in seen[0].data.error
+
+
+async def test_a_sweep_over_a_missing_dataset_fails_before_anything_is_planned(app):
+    lifecycle: list = []
+    spec = SweepSpec.model_validate(
+        {"datasets": [{"symbol": "NOPE_1d", "periods_per_year": 252}], "strategies": [{"name": "buy_and_hold"}]}
+    )
+    request = envelope(SweepRequested(sweep_id="s-missing", source="cli", webhook_id="w", spec=spec),
+                       id="req-2", source="/test", subject="s-missing", correlation_id="w")
+
+    @app.broker.subscriber("sweeps.lifecycle")
+    async def on_lifecycle(body: bytes) -> None:
+        lifecycle.append(decode(body))
+
+    async with TestKafkaBroker(app.broker) as br:
+        await br.publish(encode(request), SWEEPS_REQUESTED)
+    assert [e.type for e in lifecycle] == ["com.zixly.sweep.failed"]
+    assert "dataset 'NOPE_1d'" in lifecycle[0].data.reason

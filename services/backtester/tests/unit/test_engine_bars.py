@@ -120,3 +120,23 @@ def test_unreadable_inputs() -> None:
     with pytest.raises(BarsError, match="unknown format"):
         load_bars(b"x", "xlsx")  # type: ignore[arg-type]
     assert issubclass(BarsError, ValueError)
+
+
+def test_a_high_below_the_close_is_refused_with_its_row():
+    import pandas as pd
+    import pytest
+
+    from zixly_backtester.domain.bars import Bars, BarsError
+
+    frame = pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(["2020-01-01", "2020-01-02", "2020-01-03"]),
+            "Open": [10.0, 11.0, 12.0],
+            "High": [11.0, 10.5, 13.0],
+            "Low": [9.0, 10.0, 11.0],
+            "Close": [10.5, 11.0, 12.5],
+            "Volume": [1.0, 1.0, 1.0],
+        }
+    )
+    with pytest.raises(BarsError, match="row 2: High 10.5 and Low 10.0 do not bound Open 11.0 and Close 11.0"):
+        Bars.from_frame(frame)

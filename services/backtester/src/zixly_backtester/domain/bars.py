@@ -157,6 +157,13 @@ def _validated(
         v = np.where(np.isnan(v), 0.0, v)
     if (prices[:, ~nan_rows] <= 0).any():
         raise BarsError("prices must be positive")
+    with np.errstate(invalid="ignore"):
+        inverted = (h < np.maximum(np.maximum(o, c), lo)) | (lo > np.minimum(o, c))
+    if inverted.any():
+        row = _first(inverted)
+        raise BarsError(
+            f"row {row}: High {h[row - 1]} and Low {lo[row - 1]} do not bound Open {o[row - 1]} and Close {c[row - 1]}"
+        )
     return Bars(
         timestamps=ts,
         open=np.ascontiguousarray(o),

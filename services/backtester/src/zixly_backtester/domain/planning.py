@@ -29,34 +29,44 @@ def strategies_with_baseline(grids: list[StrategyGrid]) -> list[StrategyGrid]:
     return [*grids, StrategyGrid(name=BASELINE)]
 
 
-def plan_sweep(request: SweepRequested, *, batch_size: int, max_backtests: int) -> Plan:
-    spec = request.spec
-    batch = spec.batch_size or batch_size
-    grids = strategies_with_baseline(list(spec.strategies))
-    expanded: list[tuple[StrategyGrid, list[dict[str, int | float]]]] = []
-    total = 0
-    for grid in grids:
+def expand_strategies(grids: list[StrategyGrid]) -> list[tuple[str, list[dict[str, int | float]]]]:
+    """Each strategy once, with its parameter sets: grids naming the same strategy are united."""
+    merged: dict[str, dict[tuple[tuple[str, int | float], ...], dict[str, int | float]]] = {}
+    for grid in strategies_with_baseline(grids):
         try:
             param_sets = expand_grid(grid)
-        except ValueError as exc:
+        except (ValueError, ArithmeticError) as exc:
             raise PlanningError(f"strategy {grid.name!r}: {exc}") from exc
         if not param_sets:
             raise PlanningError(f"strategy {grid.name!r}: no parameter set satisfies the constraints")
-        expanded.append((grid, param_sets))
-        total += len(param_sets) * len(spec.datasets)
+        unique = merged.setdefault(grid.name, {})
+        for params in param_sets:
+            unique.setdefault(tuple(sorted(params.items())), params)
+    return [(name, list(sets.values())) for name, sets in merged.items()]
+
+
+def plan_sweep(request: SweepRequested, *, batch_size: int, max_backtests: int) -> Plan:
+    spec = request.spec
+    batch = spec.batch_size or batch_size
+    symbols = [d.symbol for d in spec.datasets]
+    repeated = sorted({s for s in symbols if symbols.count(s) > 1})
+    if repeated:
+        raise PlanningError(f"dataset(s) listed more than once: {', '.join(repeated)}")
+    expanded = expand_strategies(list(spec.strategies))
+    total = sum(len(param_sets) for _, param_sets in expanded) * len(spec.datasets)
     if total > max_backtests:
         raise PlanningError(f"the sweep expands to {total} backtests; the limit is {max_backtests}")
 
     tasks: list[RunBacktestBatch] = []
     for dataset in spec.datasets:
-        for grid, param_sets in expanded:
+        for strategy, param_sets in expanded:
             for index, start in enumerate(range(0, len(param_sets), batch)):
                 tasks.append(
                     RunBacktestBatch(
-                        task_id=ids.task_id(request.sweep_id, dataset.symbol, grid.name, index),
+                        task_id=ids.task_id(request.sweep_id, dataset.symbol, strategy, index),
                         sweep_id=request.sweep_id,
                         dataset=dataset,
-                        strategy=grid.name,
+                        strategy=strategy,
                         batch_index=index,
                         param_sets=param_sets[start : start + batch],
                         execution=spec.execution,
@@ -68,6 +78,6 @@ def plan_sweep(request: SweepRequested, *, batch_size: int, max_backtests: int) 
         task_count=len(tasks),
         backtest_count=total,
         datasets=[d.symbol for d in spec.datasets],
-        strategies=[g.name for g in grids],
+        strategies=[name for name, _ in expanded],
     )
     return Plan(planned=planned, tasks=tasks)

@@ -63,8 +63,29 @@ def parse_params(items: Sequence[str]) -> dict[str, int | float]:
     out: dict[str, int | float] = {}
     for item in items:
         k, v = _key_value(item, "--param")
+        if k in out:
+            raise CliError(f"--param {k} is given more than once")
         out[k] = _number(v, f"--param {k}")
     return out
+
+
+def _bounded(kind: type, low: float, high: float, *, even: bool = False) -> object:
+    """An argparse type: a number of ``kind`` within [low, high] (and even, if asked)."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a{'n integer' if kind is int else ' number'}"
+            ) from None
+        if not low <= value <= high or (even and value % 2):
+            raise argparse.ArgumentTypeError(
+                f"{text} is outside [{low:g}, {high:g}]" + (" or odd" if even else "")
+            )
+        return value
+
+    return parse
 
 
 def parse_grid(items: Sequence[str]) -> dict[str, object]:
@@ -114,7 +135,7 @@ def _pydantic_message(exc: Exception) -> str:
 
 
 def _add_execution_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("execution (DESIGN §6)")
+    g = p.add_argument_group("execution (definitions in the README's engine section)")
     g.add_argument("--cash", type=float, default=10_000.0, help="initial cash (default 10000)")
     g.add_argument(
         "--fill", choices=["next_open", "close"], default="next_open", help="fill rule (default next_open)"
@@ -153,7 +174,7 @@ def _add_data_options(p: argparse.ArgumentParser, many: bool) -> None:
     p.add_argument(
         "--format", choices=["csv", "parquet"], default=None, help="default: from the file extension"
     )
-    p.add_argument("--strategy", required=True, help="strategy name (see --list-strategies)")
+    p.add_argument("--strategy", required=True, help="strategy name (see `zixly strategies`)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -184,11 +205,30 @@ def add_subcommands(subparsers: Any) -> None:
     run.add_argument("--sample", type=int, default=None, metavar="N", help="draw N parameter sets at random")
     run.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
     run.add_argument("--rank-by", default="sharpe", help="metric to rank by (default sharpe; nulls last)")
-    run.add_argument("--top", type=int, default=20, help="results to print (default 20; 0 = all)")
+    run.add_argument(
+        "--top", type=_bounded(int, 0, 10**9), default=20, help="results to print (default 20; 0 = all)"
+    )
     run.add_argument("--max-combinations", type=int, default=1_000_000, help="grid size guard")
-    run.add_argument("--oos-fraction", type=float, default=0.3, help="out-of-sample share for the re-test")
-    run.add_argument("--walk-forward", type=int, default=5, metavar="K", help="walk-forward folds (0 = off)")
-    run.add_argument("--pbo-splits", type=int, default=10, metavar="S", help="CSCV partitions for PBO (even)")
+    run.add_argument(
+        "--oos-fraction",
+        type=_bounded(float, 0.05, 0.95),
+        default=0.3,
+        help="out-of-sample share for the re-test",
+    )
+    run.add_argument(
+        "--walk-forward",
+        type=_bounded(int, 0, 100),
+        default=5,
+        metavar="K",
+        help="walk-forward folds (0 = off)",
+    )
+    run.add_argument(
+        "--pbo-splits",
+        type=_bounded(int, 2, 16, even=True),
+        default=10,
+        metavar="S",
+        help="CSCV partitions for PBO (even, 2..16: S=16 already means 12,870 combinations)",
+    )
     _add_execution_options(run)
     run.set_defaults(handler=cmd_sweep_run)
 

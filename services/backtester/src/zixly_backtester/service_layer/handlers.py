@@ -25,8 +25,9 @@ from zixly_contracts.metrics import Metrics
 from zixly_contracts.topics import BACKTESTS_RESULTS, BACKTESTS_TASKS, SWEEPS_LIFECYCLE
 
 EVENT_SOURCE = "/zixly/backtester"
-#: Errors that are facts about the task: they fail it for good instead of being retried.
-TASK_FAILURES: tuple[type[Exception], ...] = (DatasetNotFound, BarsError, ValueError)
+#: Errors that are facts about the task: they fail it for good instead of being retried (a pydantic
+#: ValidationError of non-finite metrics is a ValueError; overflows are ArithmeticErrors).
+TASK_FAILURES: tuple[type[Exception], ...] = (DatasetNotFound, BarsError, ValueError, ArithmeticError)
 
 
 def _child(parent: Envelope[Any], data: Any, *, kind: str, subject_id: str) -> Envelope[Any]:
@@ -41,15 +42,25 @@ def _child(parent: Envelope[Any], data: Any, *, kind: str, subject_id: str) -> E
 
 
 async def plan(
-    request: Envelope[SweepRequested], *, publisher: EventPublisher, batch_size: int, max_backtests: int
+    request: Envelope[SweepRequested],
+    *,
+    publisher: EventPublisher,
+    datasets: DatasetSource,
+    batch_size: int,
+    max_backtests: int,
 ) -> int:
     """Publish the sweep's plan, then its tasks; a sweep that cannot be planned fails as a whole.
 
-    Replanning the same request gives the same ids, so a redelivered request duplicates nothing
-    downstream. Returns the number of tasks published.
+    Every dataset must exist and parse before anything is planned. Replanning the same request gives
+    the same ids, so a redelivered request duplicates nothing downstream. Returns the tasks published.
     """
     sweep = request.data
     try:
+        for dataset in sweep.spec.datasets:
+            try:
+                await datasets.load(dataset.symbol)
+            except (DatasetNotFound, BarsError) as exc:
+                raise PlanningError(f"dataset {dataset.symbol!r}: {exc}") from exc
         result = plan_sweep(sweep, batch_size=batch_size, max_backtests=max_backtests)
     except PlanningError as exc:
         failed = SweepFailed(sweep_id=sweep.sweep_id, reason=str(exc))
@@ -97,6 +108,10 @@ async def run_task(
         engine_started = time.perf_counter()
         batch = await asyncio.to_thread(run_batch, bars, task.strategy, task.param_sets, settings)
         engine_ms = (time.perf_counter() - engine_started) * 1000
+        results = [
+            BacktestResult(params=params, metrics=Metrics.model_validate(metrics))
+            for params, metrics in zip(task.param_sets, batch.metrics, strict=True)
+        ]
     except TASK_FAILURES as exc:
         outcome = BacktestBatchFailed(
             task_id=task.task_id,
@@ -118,10 +133,7 @@ async def run_task(
             dataset=task.dataset.symbol,
             strategy=task.strategy,
             batch_index=task.batch_index,
-            results=[
-                BacktestResult(params=params, metrics=Metrics.model_validate(metrics))
-                for params, metrics in zip(task.param_sets, batch.metrics, strict=True)
-            ],
+            results=results,
             artifact_uri=uri,
             definitions=settings.definitions(),
             bars=len(bars.close),
