@@ -176,10 +176,18 @@ async def test_metrics_that_overflow_fail_the_task_instead_of_retrying_it(app):
 async def test_a_sweep_over_a_missing_dataset_fails_before_anything_is_planned(app):
     lifecycle: list = []
     spec = SweepSpec.model_validate(
-        {"datasets": [{"symbol": "NOPE_1d", "periods_per_year": 252}], "strategies": [{"name": "buy_and_hold"}]}
+        {
+            "datasets": [{"symbol": "NOPE_1d", "periods_per_year": 252}],
+            "strategies": [{"name": "buy_and_hold"}],
+        }
     )
-    request = envelope(SweepRequested(sweep_id="s-missing", source="cli", webhook_id="w", spec=spec),
-                       id="req-2", source="/test", subject="s-missing", correlation_id="w")
+    request = envelope(
+        SweepRequested(sweep_id="s-missing", source="cli", webhook_id="w", spec=spec),
+        id="req-2",
+        source="/test",
+        subject="s-missing",
+        correlation_id="w",
+    )
 
     @app.broker.subscriber("sweeps.lifecycle")
     async def on_lifecycle(body: bytes) -> None:

@@ -138,5 +138,7 @@ def test_a_high_below_the_close_is_refused_with_its_row():
             "Volume": [1.0, 1.0, 1.0],
         }
     )
-    with pytest.raises(BarsError, match="row 2: High 10.5 and Low 10.0 do not bound Open 11.0 and Close 11.0"):
+    with pytest.raises(
+        BarsError, match="row 2: High 10.5 and Low 10.0 do not bound Open 11.0 and Close 11.0"
+    ):
         Bars.from_frame(frame)

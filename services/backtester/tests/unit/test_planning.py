@@ -12,7 +12,11 @@ from zixly_contracts.sweep_spec import SweepSpec
 
 def request(strategies: list, datasets: list | None = None, **spec) -> SweepRequested:
     sweep = SweepSpec.model_validate(
-        {"datasets": datasets or [{"symbol": "GOOG_1d", "periods_per_year": 252}], "strategies": strategies, **spec}
+        {
+            "datasets": datasets or [{"symbol": "GOOG_1d", "periods_per_year": 252}],
+            "strategies": strategies,
+            **spec,
+        }
     )
     return SweepRequested(sweep_id="s1", source="cli", webhook_id="w1", spec=sweep)
 
@@ -23,7 +27,9 @@ SMA = {"name": "sma_cross", "grid": {"fast": [10, 20], "slow": [50, 100, 200]}}
 def test_tasks_are_bounded_batches_with_deterministic_ids():
     plan = plan_sweep(request([SMA]), batch_size=4, max_backtests=1_000)
     assert [(t.strategy, len(t.param_sets)) for t in plan.tasks] == [
-        ("sma_cross", 4), ("sma_cross", 2), ("buy_and_hold", 1)
+        ("sma_cross", 4),
+        ("sma_cross", 2),
+        ("buy_and_hold", 1),
     ]
     assert plan.tasks[1].task_id == ids.task_id("s1", "GOOG_1d", "sma_cross", 1)
     assert (plan.planned.task_count, plan.planned.backtest_count) == (3, 7)
@@ -35,8 +41,11 @@ def test_tasks_are_bounded_batches_with_deterministic_ids():
 def test_grids_of_the_same_strategy_are_united_without_duplicates():
     """Two grids of one strategy (and a repeated baseline) must not collide on task ids."""
     second = {"name": "sma_cross", "grid": {"fast": [20, 30], "slow": [200]}}
-    plan = plan_sweep(request([SMA, second, {"name": "buy_and_hold"}, {"name": "buy_and_hold"}]),
-                      batch_size=100, max_backtests=1_000)
+    plan = plan_sweep(
+        request([SMA, second, {"name": "buy_and_hold"}, {"name": "buy_and_hold"}]),
+        batch_size=100,
+        max_backtests=1_000,
+    )
     sma = [t for t in plan.tasks if t.strategy == "sma_cross"]
     assert len(sma) == 1
     assert len(sma[0].param_sets) == 7  # 6 + (30, 200); (20, 200) was in both
@@ -54,10 +63,16 @@ def test_a_dataset_listed_twice_fails_the_plan():
     ("strategy", "message"),
     [
         ({"name": "nope"}, "unknown strategy 'nope'"),
-        ({"name": "sma_cross", "grid": {"fast": [10 ** 400]}}, "sma_cross"),
+        ({"name": "sma_cross", "grid": {"fast": [10**400]}}, "sma_cross"),
         ({"name": "sma_cross", "grid": {"fast": [0]}}, "outside"),
-        ({"name": "sma_cross", "grid": {"fast": [10]}, "constraints": [{"left": "fast", "op": ">", "right": 99}]},
-         "no parameter set"),
+        (
+            {
+                "name": "sma_cross",
+                "grid": {"fast": [10]},
+                "constraints": [{"left": "fast", "op": ">", "right": 99}],
+            },
+            "no parameter set",
+        ),
     ],
 )
 def test_unplannable_strategies_fail_with_a_reason(strategy, message):

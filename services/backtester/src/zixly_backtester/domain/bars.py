@@ -162,7 +162,8 @@ def _validated(
     if inverted.any():
         row = _first(inverted)
         raise BarsError(
-            f"row {row}: High {h[row - 1]} and Low {lo[row - 1]} do not bound Open {o[row - 1]} and Close {c[row - 1]}"
+            f"row {row}: High {h[row - 1]} and Low {lo[row - 1]} "
+            f"do not bound Open {o[row - 1]} and Close {c[row - 1]}"
         )
     return Bars(
         timestamps=ts,
