@@ -98,3 +98,27 @@ def test_sweep_spec_rejects_code_in_constraints():
                 ],
             }
         )
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"execution": {"cash": float("inf")}}, "execution.cash"),
+        (
+            {
+                "strategies": [
+                    {"name": "sma_cross", "grid": {"fast": {"start": 1, "stop": float("nan"), "step": 1}}}
+                ]
+            },
+            "stop",
+        ),
+        ({"name": "nul\u0000name"}, "control characters"),
+    ],
+)
+def test_sweep_spec_refuses_values_no_sweep_can_use(change, field):
+    base = {
+        "datasets": [{"symbol": "GOOG_1d", "periods_per_year": 252}],
+        "strategies": [{"name": "sma_cross"}],
+    }
+    with pytest.raises(ValueError, match=field):
+        SweepSpec.model_validate({**base, **change})

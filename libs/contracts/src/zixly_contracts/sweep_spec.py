@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
 Number = int | float
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    #: NaN and infinities are not numbers a sweep can be planned or priced with.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class Range(_Frozen):
@@ -87,3 +88,10 @@ class SweepSpec(_Frozen):
     strategies: list[StrategyGrid] = Field(min_length=1, max_length=50)
     execution: Execution = Field(default_factory=Execution)
     batch_size: int | None = Field(default=None, gt=0, le=10_000)
+
+    @field_validator("name")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise ValueError("the name may not contain control characters")
+        return value
