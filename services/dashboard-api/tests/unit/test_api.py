@@ -120,3 +120,11 @@ async def test_the_page_polls_the_api(client):
     page = await client.get("/")
     assert page.status_code == 200
     assert "/api/sweeps?limit=50" in page.text
+
+
+@pytest.mark.parametrize("path", ["/api/sweeps/%00", "/api/sweeps/a%00b/results", "/api/sweeps/" + "x" * 129])
+async def test_sweep_ids_outside_the_id_alphabet_are_422_problems(client, path):
+    response = await client.get(path)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "sweep_id" in response.json()["detail"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib.resources import files
 from typing import Annotated
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -14,6 +14,8 @@ from zixly_dashboard_api.domain.model import RANKABLE, ResultView, SweepView
 from zixly_dashboard_api.service_layer.ports import ReadModels
 from zixly_runtime.problems import PROBLEM_SCHEMA, problem
 
+#: Sweep ids are UUIDs; anything outside this alphabet is refused before it reaches the database.
+SweepId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
 PAGE = files("zixly_dashboard_api.entrypoints").joinpath("static/index.html")
 
 
@@ -38,7 +40,7 @@ def create_app(read_models: ReadModels, *, lifespan: object = None) -> FastAPI:
         return await read_models.sweeps(limit)
 
     @app.get("/api/sweeps/{sweep_id}", response_model=SweepView, responses={404: PROBLEM_SCHEMA})
-    async def get_sweep(sweep_id: str) -> SweepView | JSONResponse:
+    async def get_sweep(sweep_id: SweepId) -> SweepView | JSONResponse:
         sweep = await read_models.sweep(sweep_id)
         if sweep is None:
             return problem(404, "unknown-sweep", "Unknown sweep", f"no sweep with id {sweep_id!r}")
@@ -50,7 +52,7 @@ def create_app(read_models: ReadModels, *, lifespan: object = None) -> FastAPI:
         responses={404: PROBLEM_SCHEMA, 422: PROBLEM_SCHEMA},
     )
     async def get_results(
-        sweep_id: str,
+        sweep_id: SweepId,
         order_by: str = "sharpe",
         order: Annotated[str | None, Query(pattern="^(asc|desc)$")] = None,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 20,
