@@ -20,11 +20,12 @@ import json
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import httpx
 
-from zixly.stack import WEBHOOK_SOURCE, StackConfig, running_stack, webhook_secret
+from zixly.stack import WEBHOOK_SOURCE, RunningStack, StackConfig, running_stack, webhook_secret
 
 
 def _local_commands(argv: list[str]) -> bool:
@@ -41,48 +42,71 @@ def cmd_demo(_: argparse.Namespace) -> int:
         return run_demo(stack)
 
 
+class StopRequested(Exception):
+    """Ctrl-C or SIGTERM: leave the foreground stack, stopping everything it started."""
+
+
+def _request_stop(signum: int, frame: object) -> None:
+    raise StopRequested(signal.Signals(signum).name)
+
+
+#: A service that crashes more often than this within a minute is not restarted again.
+MAX_RESTARTS_PER_MINUTE = 5
+
+
+def supervise(stack: RunningStack) -> str:
+    """Restart services that exit, as an orchestrator would; return why the stack must stop."""
+    restarts: dict[str, list[float]] = {}
+    while True:
+        time.sleep(1.0)
+        for child in list(stack.processes.children):
+            if child.alive():
+                continue
+            if child.name == "kafka":
+                return f"the broker exited with {child.process.returncode}:\n{child.tail()}"
+            recent = [t for t in restarts.get(child.name, []) if time.monotonic() - t < 60]
+            if len(recent) >= MAX_RESTARTS_PER_MINUTE:
+                return f"{child.name} keeps exiting ({child.process.returncode}):\n{child.tail()}"
+            print(f"{child.name} exited with {child.process.returncode}; restarting it")
+            restarts[child.name] = [*recent, time.monotonic()]
+            stack.processes.restart(child)
+
+
 def cmd_up(_: argparse.Namespace) -> int:
     config = StackConfig.from_env(ephemeral_ports=False)
-    stop = asyncio.Event()
-    with running_stack(config) as stack:
-        print(f"ingest     {stack.ingest_url}/webhooks/{stack.webhook_source}")
-        print(f"dashboard  {stack.dashboard_url}")
-        print(f"kafka      {stack.bootstrap_servers}")
-        print(f"database   {stack.database_url}")
-        print(f"logs       {config.home / 'logs'}")
-        print("post a sweep with: zixly sweep submit examples/demo-sweep.json    (Ctrl-C stops everything)")
-
-        async def wait() -> None:
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            while not stop.is_set():
-                for child in stack.processes.children:
-                    if not child.alive():
-                        print(f"{child.name} exited with {child.process.returncode}:\n{child.tail()}")
-                        stop.set()
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=1.0)
-                except TimeoutError:
-                    pass
-
-        asyncio.run(wait())
-        print("stopping")
-    return 0
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _request_stop)
+    try:
+        with running_stack(config) as stack:
+            print(f"ingest     {stack.ingest_url}   (webhooks: POST /webhooks/{stack.webhook_source})")
+            print(f"dashboard  {stack.dashboard_url}")
+            print(f"kafka      {stack.bootstrap_servers}")
+            print(f"database   {stack.database_url}")
+            print(f"logs       {config.home / 'logs'}")
+            print(
+                "post a sweep with: zixly sweep submit examples/demo-sweep.json   (Ctrl-C stops everything)"
+            )
+            reason = supervise(stack)
+            print(f"stopping: {reason}")
+            return 1
+    except StopRequested as signal_name:
+        print(f"stopping ({signal_name})")
+        return 0
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
     from zixly.webhooks import submit
 
     home = Path(os.environ.get("ZIXLY_HOME", ".zixly")).resolve()
+    # Accept the webhook URL `zixly up` prints as well as the ingest base URL.
+    url = args.url.split("/webhooks/")[0]
     try:
-        response = submit(
-            args.file,
-            url=args.url,
-            source=args.source,
-            secret=webhook_secret(home),
-            webhook_id=args.webhook_id,
-        )
+        secret = webhook_secret(home, create=False)
+    except FileNotFoundError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    try:
+        response = submit(args.file, url=url, source=args.source, secret=secret, webhook_id=args.webhook_id)
     except (OSError, json.JSONDecodeError) as exc:
         print(f"cannot read {args.file}: {exc}", file=sys.stderr)
         return 2
@@ -96,7 +120,11 @@ def cmd_submit(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from zixly.demo import leaderboard
 
-    response = httpx.get(f"{args.dashboard}/api/sweeps/{args.sweep_id}", timeout=5.0)
+    try:
+        response = httpx.get(f"{args.dashboard}/api/sweeps/{args.sweep_id}", timeout=5.0)
+    except httpx.HTTPError as exc:
+        print(f"cannot reach the dashboard at {args.dashboard}: {exc}", file=sys.stderr)
+        return 1
     print(json.dumps(response.json(), indent=2))
     if response.status_code == 200 and response.json()["status"] == "completed":
         print(leaderboard(args.dashboard, args.sweep_id))
@@ -231,7 +259,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return backtest_main(["--list-strategies"] if argv[:1] == ["strategies"] else argv)
     args = parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except (RuntimeError, TimeoutError) as exc:  # the local stack could not start: say why, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

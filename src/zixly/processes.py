@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,7 +83,14 @@ class ProcessGroup:
         raise TimeoutError(f"{child.name} was not ready within {timeout_s:.0f} s:\n{child.tail()}")
 
     def stop(self, grace_s: float = 20.0) -> None:
-        """SIGTERM every child (newest first), wait up to ``grace_s``, then SIGKILL the rest."""
+        """SIGTERM every child (newest first), wait up to ``grace_s``, then SIGKILL the rest.
+
+        Further Ctrl-C or SIGTERM while stopping are ignored, so a second signal cannot leave children
+        running.
+        """
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, signal.SIG_IGN)
         for child in reversed(self.children):
             if child.alive():
                 os.killpg(child.process.pid, signal.SIGTERM)

@@ -16,7 +16,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zixly.infrastructure import create_topics, free_port, load_datasets, start_embedded_postgres, start_tansu
+from zixly.infrastructure import (
+    create_topics,
+    free_port,
+    load_datasets,
+    port_open,
+    start_embedded_postgres,
+    start_tansu,
+)
 from zixly.processes import ProcessGroup
 
 REPO_DATA = Path(__file__).resolve().parents[2] / "data"
@@ -68,13 +75,18 @@ class RunningStack:
     processes: ProcessGroup
 
 
-def webhook_secret(home: Path) -> str:
+def webhook_secret(home: Path, *, create: bool = True) -> str:
     """The CLI source's secret: ``ZIXLY_WEBHOOK_SECRET`` or one generated once under ``ZIXLY_HOME``."""
     configured = os.environ.get("ZIXLY_WEBHOOK_SECRET")
     if configured:
         return configured
     path = home / "webhook-secret"
     if not path.exists():
+        if not create:
+            raise FileNotFoundError(
+                f"no webhook secret at {path}: set ZIXLY_WEBHOOK_SECRET, or ZIXLY_HOME to the folder "
+                "`zixly up` runs with"
+            )
         home.mkdir(parents=True, exist_ok=True)
         path.write_text("whsec_" + b64encode(secrets.token_bytes(32)).decode())
         path.chmod(0o600)
@@ -88,6 +100,12 @@ def _service(name: str) -> list[str]:
 @contextmanager
 def running_stack(config: StackConfig) -> Iterator[RunningStack]:
     """Start everything, yield once every service is ready, stop everything on the way out."""
+    for variable, port in (
+        ("ZIXLY_INGEST_PORT", config.ingest_port),
+        ("ZIXLY_DASHBOARD_PORT", config.dashboard_port),
+    ):
+        if port_open("127.0.0.1", port):
+            raise RuntimeError(f"port {port} is taken: set {variable} to a free port")
     group = ProcessGroup(config.home / "logs")
     try:
         start_tansu(group, config.kafka_port)
