@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import structlog
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
 from zixly_ingest.adapters.aws import AwsClients, SqsQueue
 from zixly_ingest.adapters.dedupe import PostgresDedupeStore
@@ -26,6 +27,7 @@ from zixly_ingest.entrypoints.http import create_app
 from zixly_ingest.entrypoints.sqs import consume_queue
 from zixly_ingest.service_layer.handlers import Intake
 from zixly_ingest.service_layer.ports import DedupeStore, EventPublisher, MessageQueue
+from zixly_runtime.telemetry import HttpMetrics, metrics_endpoint
 
 log = structlog.get_logger("zixly_ingest.bootstrap")
 
@@ -150,6 +152,13 @@ def build(settings: Settings, overrides: Overrides | None = None) -> FastAPI:
             missing.append("the dedupe store (PostgreSQL) does not answer")
         return missing
 
-    return create_app(
+    app = create_app(
         intake=intake, ready=ready, body_timeout_s=settings.ingest_body_timeout_s, lifespan=lifespan
     )
+    # Request metrics and GET /metrics. Traces: one server span per webhook (entrypoints/http.py) whose
+    # context the publisher carries into the Kafka headers. Not the generic FastAPI instrumentation:
+    # its several spans per request cost more CPU than the rest of a webhook's path together.
+    registry = CollectorRegistry()
+    app.add_middleware(HttpMetrics, registry=registry)
+    app.mount("/metrics", metrics_endpoint(registry))
+    return app

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     ingest_sqs_wait_s: int = Field(default=20, ge=0, le=20)
 
     log_level: str = "INFO"
+    #: Where spans go: none (the default; trace ids still travel in the Kafka headers), console, otlp.
+    otel_exporter: str = "none"
 
     @field_validator("webhook_secrets")
     @classmethod

@@ -329,3 +329,53 @@ async def _until(condition, timeout_s: float = 5.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
+
+
+def test_events_equal_their_validated_twins():
+    """Ingest builds its events without re-validating them; they must be what the contracts build."""
+    from datetime import UTC, datetime
+
+    from zixly_contracts.envelope import decode, encode, envelope
+    from zixly_contracts.sweep_spec import SweepSpec
+    from zixly_ingest.config import Settings
+    from zixly_ingest.domain.model import EVENT_SOURCE, events_for
+
+    source = Settings(_env_file=None, webhook_secrets={SOURCE: [OLD_SECRET]}).sources()[SOURCE]
+    at = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    headers = [("webhook-id", "m"), ("content-type", "application/json"), ("x-other", "dropped")]
+    built = events_for(
+        source=source,
+        webhook_id="m",
+        body="{}",
+        headers=headers,
+        spec=SweepSpec.model_validate(SPEC),
+        received_at=at,
+    )
+    received = envelope(
+        WebhookReceived(
+            webhook_id="m",
+            source=SOURCE,
+            received_at=at,
+            body="{}",
+            headers={"webhook-id": "m", "content-type": "application/json"},
+        ),
+        id=built.received.id,
+        source=EVENT_SOURCE,
+        subject=built.sweep_id,
+        correlation_id="m",
+        time=at,
+    )
+    requested = envelope(
+        SweepRequested(
+            sweep_id=built.sweep_id, source=SOURCE, webhook_id="m", spec=SweepSpec.model_validate(SPEC)
+        ),
+        id=built.requested.id,
+        source=EVENT_SOURCE,
+        subject=built.sweep_id,
+        correlation_id="m",
+        causation_id=received.id,
+        time=at,
+    )
+    assert encode(built.received) == encode(received)
+    assert encode(built.requested) == encode(requested)
+    assert decode(encode(built.requested)) == requested

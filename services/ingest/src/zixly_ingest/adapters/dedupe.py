@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 import structlog
@@ -50,25 +51,39 @@ SCHEMA = [
     """,
     "CREATE INDEX IF NOT EXISTS deliveries_first_seen ON ingest.deliveries (first_seen)",
 ]
+#: Claims many webhook ids in one statement (one commit for the batch) and says, for each, whether it
+#: is now ours or what the existing record says. The final SELECT sees the table as it was before the
+#: INSERT (a CTE's snapshot), i.e. the record that stopped us.
 CLAIM = """
-INSERT INTO ingest.deliveries AS d (source, webhook_id, body_sha256, claim_token, lease_until)
-VALUES ($1, $2, $3, $4, clock_timestamp() + $5 * interval '1 second')
-ON CONFLICT (source, webhook_id) DO UPDATE
-    SET claim_token = excluded.claim_token, lease_until = excluded.lease_until
-    WHERE d.published_at IS NULL
-      AND d.lease_until < clock_timestamp()
-      AND d.body_sha256 = excluded.body_sha256
-RETURNING d.claim_token
-"""
-LOOK = """
-SELECT published_at IS NOT NULL AS published,
-       body_sha256 = $3 AS same_body,
-       greatest(extract(epoch FROM lease_until - clock_timestamp()), 0)::float8 AS lease_left_s
-FROM ingest.deliveries WHERE source = $1 AND webhook_id = $2
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::uuid[])
+        AS i(source, webhook_id, body_sha256, claim_token)
+),
+claimed AS (
+    INSERT INTO ingest.deliveries AS d (source, webhook_id, body_sha256, claim_token, lease_until)
+    SELECT source, webhook_id, body_sha256, claim_token, clock_timestamp() + $5 * interval '1 second'
+    FROM input ORDER BY source, webhook_id
+    ON CONFLICT (source, webhook_id) DO UPDATE
+        SET claim_token = excluded.claim_token, lease_until = excluded.lease_until
+        WHERE d.published_at IS NULL
+          AND d.lease_until < clock_timestamp()
+          AND d.body_sha256 = excluded.body_sha256
+    RETURNING d.source, d.webhook_id
+)
+SELECT i.source, i.webhook_id,
+       c.webhook_id IS NOT NULL AS owned,
+       d.webhook_id IS NOT NULL AS existed,
+       d.published_at IS NOT NULL AS published,
+       d.body_sha256 = i.body_sha256 AS same_body,
+       greatest(extract(epoch FROM d.lease_until - clock_timestamp()), 0)::float8 AS lease_left_s
+FROM input i
+LEFT JOIN claimed c ON c.source = i.source AND c.webhook_id = i.webhook_id
+LEFT JOIN ingest.deliveries d ON d.source = i.source AND d.webhook_id = i.webhook_id
 """
 MARK = """
-UPDATE ingest.deliveries SET published_at = clock_timestamp()
-WHERE source = $1 AND webhook_id = $2 AND claim_token = $3
+UPDATE ingest.deliveries AS d SET published_at = clock_timestamp()
+FROM unnest($1::text[], $2::text[], $3::uuid[]) AS m(source, webhook_id, claim_token)
+WHERE d.source = m.source AND d.webhook_id = m.webhook_id AND d.claim_token = m.claim_token
 """
 RELEASE = """
 DELETE FROM ingest.deliveries
@@ -92,6 +107,63 @@ def asyncpg_dsn(url: str) -> str:
     return scheme.split("+", 1)[0] + sep + rest
 
 
+async def _no_reset(_: asyncpg.Connection) -> None:
+    """Our statements leave no session state: skip asyncpg's reset query (a round trip per release)."""
+
+
+Key = tuple[str, str]
+ClaimArgs = tuple[str, str, bytes, uuid.UUID, float]
+MarkArgs = tuple[str, str, uuid.UUID]
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Batcher(Generic[T, R]):
+    """Runs one statement for many callers. While ``max_in_flight`` statements are out, new requests
+    wait and go together in the next one: no added delay when idle, one commit per batch under load."""
+
+    def __init__(
+        self, run: Callable[[list[T]], Awaitable[list[R]]], *, max_in_flight: int = 2, max_batch: int = 500
+    ) -> None:
+        self._run = run
+        self._max_in_flight = max_in_flight
+        self._max_batch = max_batch
+        self._waiting: list[tuple[T, asyncio.Future[R]]] = []
+        self._in_flight = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def submit(self, item: T) -> R:
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        self._kick()
+        return await future
+
+    def _kick(self) -> None:
+        while self._waiting and self._in_flight < self._max_in_flight:
+            batch, self._waiting = self._waiting[: self._max_batch], self._waiting[self._max_batch :]
+            self._in_flight += 1
+            task = asyncio.ensure_future(self._flush(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _flush(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+        try:
+            results = await self._run([item for item, _ in batch])
+        except BaseException as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+        finally:
+            self._in_flight -= 1
+            self._kick()
+
+
 class PostgresDedupeStore:
     def __init__(
         self,
@@ -99,7 +171,7 @@ class PostgresDedupeStore:
         *,
         retry_after_s: int,
         query_timeout_s: float = 2.0,
-        pool_size: int = 10,
+        pool_size: int = 4,
     ) -> None:
         self._dsn = asyncpg_dsn(database_url)
         self._retry_after_s = retry_after_s
@@ -107,6 +179,12 @@ class PostgresDedupeStore:
         self._pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
         self._supervisor: asyncio.Task[None] | None = None
+        self._claims: Batcher[tuple[str, str, bytes, uuid.UUID, float], ClaimResult] = Batcher(
+            self._claim_batch
+        )
+        self._marks: Batcher[tuple[str, str, uuid.UUID], None] = Batcher(self._mark_batch)
+        #: Webhook ids this process is claiming right now: one claim per id per statement.
+        self._claiming: dict[Key, asyncio.Future[None]] = {}
 
     def start(self) -> None:
         self._supervisor = asyncio.ensure_future(self._connect())
@@ -121,6 +199,7 @@ class PostgresDedupeStore:
                     max_size=self._pool_size,
                     timeout=5,
                     command_timeout=self._timeout_s * 2,
+                    reset=_no_reset,
                 )
                 try:
                     async with pool.acquire() as conn, conn.transaction():
@@ -154,43 +233,73 @@ class PostgresDedupeStore:
     def available(self) -> bool:
         return self._pool is not None
 
-    async def _fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
-        pool = self._pool
-        if pool is None:
-            raise DedupeUnavailable(
+    def _unavailable(self, exc: BaseException | None = None) -> DedupeUnavailable:
+        if exc is None:
+            return DedupeUnavailable(
                 "the dedupe store (PostgreSQL) is not reachable yet; retry after the Retry-After seconds",
                 self._retry_after_s,
             )
+        return DedupeUnavailable(
+            f"the dedupe store (PostgreSQL) failed ({type(exc).__name__}); "
+            "retry after the Retry-After seconds",
+            self._retry_after_s,
+        )
+
+    async def _fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        pool = self._pool
+        if pool is None:
+            raise self._unavailable()
         try:
-            return await pool.fetchrow(query, *args, timeout=self._timeout_s)
+            return await pool.fetch(query, *args, timeout=self._timeout_s)
         except _TROUBLE as exc:
-            raise DedupeUnavailable(
-                f"the dedupe store (PostgreSQL) failed ({type(exc).__name__}); "
-                "retry after the Retry-After seconds",
-                self._retry_after_s,
-            ) from exc
+            raise self._unavailable(exc) from exc
+
+    async def _claim_batch(self, batch: list[ClaimArgs]) -> list[ClaimResult]:
+        rows = await self._fetch(
+            CLAIM,
+            [b[0] for b in batch],
+            [b[1] for b in batch],
+            [b[2] for b in batch],
+            [b[3] for b in batch],
+            max(b[4] for b in batch),
+        )
+        by_key = {(row["source"], row["webhook_id"]): row for row in rows}
+        results: list[ClaimResult] = []
+        for source, webhook_id, _, token, _ in batch:
+            row = by_key[(source, webhook_id)]
+            if row["owned"]:
+                results.append(Owned(str(token)))
+            elif not row["existed"]:
+                results.append(InProgress(retry_after_s=1.0))  # claimed by another replica just now
+            elif not row["same_body"]:
+                results.append(BodyMismatch())
+            elif row["published"]:
+                results.append(AlreadyPublished())
+            else:
+                results.append(InProgress(retry_after_s=float(row["lease_left_s"])))
+        return results
+
+    async def _mark_batch(self, batch: list[MarkArgs]) -> list[None]:
+        await self._fetch(MARK, [b[0] for b in batch], [b[1] for b in batch], [b[2] for b in batch])
+        return [None] * len(batch)
 
     async def claim(self, source: str, webhook_id: str, body_sha256: bytes, lease_s: float) -> ClaimResult:
-        for _ in range(3):
-            token = uuid.uuid4()
-            row = await self._fetchrow(CLAIM, source, webhook_id, body_sha256, token, lease_s)
-            if row is not None:
-                return Owned(str(token))
-            row = await self._fetchrow(LOOK, source, webhook_id, body_sha256)
-            if row is None:
-                continue  # released between the two statements: claim again
-            if not row["same_body"]:
-                return BodyMismatch()
-            if row["published"]:
-                return AlreadyPublished()
-            return InProgress(retry_after_s=float(row["lease_left_s"]))
-        return InProgress(retry_after_s=1.0)
+        key = (source, webhook_id)
+        while (ongoing := self._claiming.get(key)) is not None:
+            await asyncio.shield(ongoing)  # the same id twice in this process: one after the other
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._claiming[key] = done
+        try:
+            return await self._claims.submit((source, webhook_id, body_sha256, uuid.uuid4(), lease_s))
+        finally:
+            del self._claiming[key]
+            done.set_result(None)
 
     async def mark_published(self, source: str, webhook_id: str, token: str) -> None:
-        await self._fetchrow(MARK, source, webhook_id, uuid.UUID(token))
+        await self._marks.submit((source, webhook_id, uuid.UUID(token)))
 
     async def release(self, source: str, webhook_id: str, token: str) -> None:
-        await self._fetchrow(RELEASE, source, webhook_id, uuid.UUID(token))
+        await self._fetch(RELEASE, source, webhook_id, uuid.UUID(token))
 
     async def ping(self, timeout_s: float) -> bool:
         pool = self._pool

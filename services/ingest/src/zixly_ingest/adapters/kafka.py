@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+from opentelemetry import propagate
 
 from zixly_contracts.envelope import CONTENT_TYPE, encode
 from zixly_ingest.domain.errors import BrokerUnavailable, EventTooLarge
@@ -106,12 +107,18 @@ class KafkaEventPublisher:
                 "not connected to the Kafka cluster yet; retry after the Retry-After seconds",
                 self._retry_after_s,
             )
-        task = asyncio.ensure_future(self._send_all(producer, events))
+        # The current trace (the webhook's request span) travels on in W3C trace-context headers.
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        headers = _HEADERS + [(name, value.encode()) for name, value in carrier.items()]
+        task = asyncio.ensure_future(self._send_all(producer, events, headers))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
         return task
 
-    async def _send_all(self, producer: AIOKafkaProducer, events: Sequence[OutgoingEvent]) -> None:
+    async def _send_all(
+        self, producer: AIOKafkaProducer, events: Sequence[OutgoingEvent], headers: list[tuple[str, bytes]]
+    ) -> None:
         acks: list[asyncio.Future[object]] = []
         try:
             for out in events:

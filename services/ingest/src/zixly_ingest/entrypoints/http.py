@@ -12,6 +12,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
@@ -28,6 +30,7 @@ from zixly_ingest.entrypoints.problems import PROBLEM_SCHEMA, problem, problem_f
 from zixly_ingest.service_layer.handlers import Accepted, Intake
 
 log = structlog.get_logger("zixly_ingest.http")
+tracer = trace.get_tracer("zixly_ingest")
 
 
 class Receipt(BaseModel):
@@ -68,43 +71,50 @@ def check_media_type(value: str | None) -> None:
             raise UnsupportedMediaType(f"send the body as UTF-8 (got charset {charset.strip()!r})")
 
 
-WEBHOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
-    202: {
+WEBHOOK_PATH = "/webhooks/{source}"
+WEBHOOK_RESPONSES: dict[str, dict[str, Any]] = {
+    "202": {
         "description": "Accepted: the events are acknowledged by the broker (or were already, for a "
-        "redelivery: status `duplicate`), or the payload type is one the source ignores"
+        "redelivery: status `duplicate`), or the payload type is one the source ignores",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Receipt"}}},
     },
-    400: problem_response("Malformed: a header missing or repeated, a body that is not UTF-8 or JSON"),
-    401: problem_response("The signature does not verify, or its timestamp is outside ±300 s"),
-    404: problem_response("No such source"),
-    408: problem_response("The body did not arrive in time"),
-    409: problem_response(
+    "400": problem_response("Malformed: a header missing or repeated, a body that is not UTF-8 or JSON"),
+    "401": problem_response("The signature does not verify, or its timestamp is outside ±300 s"),
+    "404": problem_response("No such source"),
+    "408": problem_response("The body did not arrive in time"),
+    "409": problem_response(
         "The webhook id is being published by another delivery right now (retry), "
         "or was accepted with a different body",
         retry_after=True,
     ),
-    413: problem_response("The body is over the source's limit (refused while streaming)"),
-    415: problem_response("The body is not application/json"),
-    422: problem_response("Not a valid sweep request, an unmapped payload type, or a sweep over a limit"),
-    429: problem_response("The source sends faster than its rate limit", retry_after=True),
-    503: problem_response(
+    "413": problem_response("The body is over the source's limit (refused while streaming)"),
+    "415": problem_response("The body is not application/json"),
+    "422": problem_response("Not a valid sweep request, an unmapped payload type, or a sweep over a limit"),
+    "429": problem_response("The source sends faster than its rate limit", retry_after=True),
+    "503": problem_response(
         "The broker or the dedupe store is unavailable: nothing was published", retry_after=True
     ),
 }
 
-WEBHOOK_OPENAPI: dict[str, Any] = {
+WEBHOOK_OPERATION: dict[str, Any] = {
+    "summary": "Receive a signed webhook from a configured source",
+    "operationId": "post_webhook",
     "parameters": [
-        {
-            "name": name,
-            "in": "header",
-            "required": False,
-            "description": description,
-            "schema": {"type": "string"},
-        }
-        for name, description in (
-            ("webhook-id", "Standard Webhooks: the webhook's unique id (the dedupe key)"),
-            ("webhook-timestamp", "Standard Webhooks: signing time, integer seconds since the epoch"),
-            ("webhook-signature", "Standard Webhooks: `v1,<base64 HMAC-SHA256>`, space separated"),
-        )
+        {"name": "source", "in": "path", "required": True, "schema": {"type": "string"}},
+        *[
+            {
+                "name": name,
+                "in": "header",
+                "required": False,
+                "description": description,
+                "schema": {"type": "string"},
+            }
+            for name, description in (
+                ("webhook-id", "Standard Webhooks: the webhook's unique id (the dedupe key)"),
+                ("webhook-timestamp", "Standard Webhooks: signing time, integer seconds since the epoch"),
+                ("webhook-signature", "Standard Webhooks: `v1,<base64 HMAC-SHA256>`, space separated"),
+            )
+        ],
     ],
     "requestBody": {
         "required": True,
@@ -124,6 +134,7 @@ WEBHOOK_OPENAPI: dict[str, Any] = {
             }
         },
     },
+    "responses": WEBHOOK_RESPONSES,
 }
 
 
@@ -139,6 +150,9 @@ def create_app(
         version="1",
         summary="Receives signed sweep webhooks and publishes them to Kafka, exactly once per webhook id.",
         lifespan=lifespan,
+        # FastAPI's own OpenTelemetry layer would add spans to every request; ingest makes exactly one
+        # per webhook (below), and its metrics come from the runtime's middleware.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
 
     @app.exception_handler(StarletteHTTPException)
@@ -150,35 +164,42 @@ def create_app(
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         return problem(422, "invalid-request", "Invalid request", str(exc.errors()))
 
-    @app.post(
-        "/webhooks/{source}",
-        status_code=202,
-        response_model=Receipt,
-        responses=WEBHOOK_RESPONSES,
-        openapi_extra=WEBHOOK_OPENAPI,
-        summary="Receive a signed webhook from a configured source",
-    )
-    async def post_webhook(source: str, request: Request) -> Response:
-        try:
-            receipt = await _receive(source, request)
-        except (Rejected, TryLater) as exc:
-            response = problem_for(exc)
-            log.warning(
-                "webhook.refused",
-                source=source,
-                status=response.status_code,
-                reason=type(exc).__name__,
-                detail=str(exc),
-                webhook_id=request.headers.get("webhook-id"),
-            )
+    async def post_webhook(request: Request) -> Response:
+        """``POST /webhooks/{source}``: a plain Starlette endpoint (FastAPI's per-request dependency
+        machinery costs more than everything else here); its OpenAPI operation is written out below."""
+        source = request.path_params["source"]
+        with tracer.start_as_current_span(
+            "POST /webhooks/{source}",
+            context=propagate.extract(request.headers),
+            kind=SpanKind.SERVER,
+            attributes={"http.request.method": "POST", "http.route": WEBHOOK_PATH, "zixly.source": source},
+        ) as span:
+            try:
+                body = await _receive(source, request)
+            except (Rejected, TryLater) as exc:
+                response = problem_for(exc)
+                log.warning(
+                    "webhook.refused",
+                    source=source,
+                    status=response.status_code,
+                    reason=type(exc).__name__,
+                    detail=str(exc),
+                    webhook_id=request.headers.get("webhook-id"),
+                )
+            except RequestTimeout:
+                response = problem(
+                    408,
+                    "request-timeout",
+                    "Request timeout",
+                    f"send the whole body within {body_timeout_s:g} s",
+                )
+            else:
+                span.set_attribute("zixly.webhook_id", body["webhook_id"])
+                response = JSONResponse(body, status_code=202)
+            span.set_attribute("http.response.status_code", response.status_code)
             return response
-        except RequestTimeout:
-            return problem(
-                408, "request-timeout", "Request timeout", f"send the whole body within {body_timeout_s:g} s"
-            )
-        return JSONResponse(receipt.model_dump(exclude_none=True), status_code=202)
 
-    async def _receive(source: str, request: Request) -> Receipt:
+    async def _receive(source: str, request: Request) -> dict[str, str]:
         limits = intake.source(source).limits
         check_media_type(request.headers.get("content-type"))
         declared = request.headers.get("content-length")
@@ -196,9 +217,11 @@ def create_app(
         ]
         outcome = await intake.receive_webhook(source=source, raw_body=raw, headers=headers)
         if isinstance(outcome, Accepted):
-            status: Literal["accepted", "duplicate"] = "duplicate" if outcome.duplicate else "accepted"
-            return Receipt(status=status, webhook_id=outcome.webhook_id, sweep_id=outcome.sweep_id)
-        return Receipt(status="ignored", webhook_id=outcome.webhook_id)
+            status = "duplicate" if outcome.duplicate else "accepted"
+            return {"status": status, "webhook_id": outcome.webhook_id, "sweep_id": outcome.sweep_id}
+        return {"status": "ignored", "webhook_id": outcome.webhook_id}
+
+    app.router.add_route(WEBHOOK_PATH, post_webhook, methods=["POST"], include_in_schema=False)
 
     @app.get("/healthz", summary="Liveness: the process serves HTTP (does not depend on Kafka or PostgreSQL)")
     async def healthz() -> dict[str, str]:
@@ -223,6 +246,8 @@ def create_app(
             spec_schema = SweepSpec.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(spec_schema.pop("$defs", {}))
             components["SweepSpec"] = spec_schema
+            components["Receipt"] = Receipt.model_json_schema()
+            schema.setdefault("paths", {})[WEBHOOK_PATH] = {"post": WEBHOOK_OPERATION}
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -189,21 +189,21 @@ class Intake:
             await self._release(source, webhook_id, claim)
             raise
         try:
-            await asyncio.wait_for(asyncio.shield(ack), timeout=self._publish_timeout_s)
-        except TimeoutError:
+            done, _ = await asyncio.wait((ack,), timeout=self._publish_timeout_s)
+        except asyncio.CancelledError:
+            self._settle_later(source, webhook_id, claim, ack)
+            raise
+        if not done:
             # Still in flight: keep the claim until the broker answers one way or the other.
             self._settle_later(source, webhook_id, claim, ack)
             raise BrokerUnavailable(
                 f"the broker did not acknowledge within {self._publish_timeout_s:g} s; "
                 "retry after the Retry-After seconds",
                 self._retry_after_s,
-            ) from None
-        except asyncio.CancelledError:
-            self._settle_later(source, webhook_id, claim, ack)
-            raise
-        except Exception:
+            )
+        if ack.exception() is not None:
             await self._release(source, webhook_id, claim)
-            raise
+            raise ack.exception()  # type: ignore[misc]
         await self._mark(source, webhook_id, claim)
 
     def _settle_later(self, source: str, webhook_id: str, claim: Owned, ack: asyncio.Future[None]) -> None:
