@@ -14,6 +14,7 @@ Nothing here runs at import.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -46,6 +47,51 @@ def configure_tracing(service: str, exporter: str = "none") -> TracerProvider:
         raise ValueError(f"ZIXLY_OTEL_EXPORTER must be none, console or otlp (got {exporter!r})")
     trace.set_tracer_provider(provider)
     return provider
+
+
+def ensure_tracing(service: str) -> None:
+    """Install a tracer provider (exporter from ``ZIXLY_OTEL_EXPORTER``) unless one is installed already.
+
+    Without an SDK provider spans carry no context, and nothing could be propagated downstream.
+    """
+    if not isinstance(trace.get_tracer_provider(), TracerProvider):
+        configure_tracing(service, os.environ.get("ZIXLY_OTEL_EXPORTER", "none"))
+
+
+def propagate_trace_context_in_kafka_sends() -> None:
+    """Every ``AIOKafkaProducer.send`` of this process carries the current trace context as headers.
+
+    For producers that do not go through FastStream (whose middleware does this itself): the caller's
+    headers are copied, never changed, and a ``traceparent`` the caller set already is kept.
+    """
+    try:
+        from aiokafka import AIOKafkaProducer
+    except ImportError:  # a service without Kafka
+        return
+    from opentelemetry import propagate
+
+    original = AIOKafkaProducer.send
+    if getattr(original, "_zixly_propagates", False):
+        return
+
+    async def send(
+        self: Any,
+        topic: str,
+        value: Any = None,
+        key: Any = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: Any = None,
+    ) -> Any:
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        present = {name for name, _ in headers or ()}
+        extra = [(name, value_.encode()) for name, value_ in carrier.items() if name not in present]
+        merged = [*(headers or ()), *extra] if extra else headers
+        return await original(self, topic, value, key, partition, timestamp_ms, merged)
+
+    send._zixly_propagates = True  # type: ignore[attr-defined]
+    AIOKafkaProducer.send = send  # type: ignore[method-assign]
 
 
 def add_trace_ids(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -102,6 +148,17 @@ class HttpMetrics:
             registry=registry,
         )
 
+    def _template(self, scope: Scope) -> str:
+        """The route's path template (``/api/sweeps/{sweep_id}``): bounded label values."""
+        from starlette.routing import Match
+
+        routes = getattr(getattr(scope.get("app"), "router", None), "routes", ())
+        for route in routes:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return str(getattr(route, "path", "unmatched"))
+        return "unmatched"
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -118,8 +175,7 @@ class HttpMetrics:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = self._template(scope)
             method = scope.get("method", "")
             self.requests.labels(method, template, str(status)).inc()
             self.duration.labels(method, template).observe(time.perf_counter() - started)
@@ -135,4 +191,21 @@ def instrument_fastapi(
         app, tracer_provider=tracer_provider, excluded_urls="/healthz,/readyz,/metrics"
     )
     app.add_middleware(HttpMetrics, registry=registry)
-    app.mount("/metrics", metrics_endpoint(registry))
+    from starlette.responses import Response
+
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
+
+
+def instrument_http_service(
+    app: Any, service: str, registry: CollectorRegistry | None = None
+) -> CollectorRegistry:
+    """Everything a FastAPI service needs: tracing (server spans, the context carried into its Kafka
+    sends), request metrics and ``GET /metrics``. Returns the registry its metrics live in."""
+    registry = registry or CollectorRegistry()
+    ensure_tracing(service)
+    propagate_trace_context_in_kafka_sends()
+    instrument_fastapi(app, registry)
+    return registry

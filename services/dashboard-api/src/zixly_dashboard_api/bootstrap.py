@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from zixly_dashboard_api.adapters.postgres import PostgresReadModels, make_engine
 from zixly_dashboard_api.config import Settings
 from zixly_dashboard_api.entrypoints.http import create_app
+from zixly_runtime.telemetry import instrument_http_service
 
 
 def build(settings: Settings) -> FastAPI:
@@ -22,4 +23,7 @@ def build(settings: Settings) -> FastAPI:
         finally:
             await engine.dispose()
 
-    return create_app(PostgresReadModels(engine), lifespan=lifespan)
+    app = create_app(PostgresReadModels(engine), lifespan=lifespan)
+    # Server spans, request metrics and GET /metrics (Prometheus).
+    instrument_http_service(app, service="dashboard-api")
+    return app

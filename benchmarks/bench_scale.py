@@ -1,0 +1,184 @@
+"""Scale benchmark: one sweep with 1 and with 2 backtester replicas, and how tasks spread over 1–32 replicas.
+
+    make bench-scale            (or: uv run python benchmarks/bench_scale.py [--replicas 1 2] [--skip-run])
+
+Prints JSON lines:
+
+- one per replica count: ``{"replicas", "backtests", "seconds", "backtests_per_s", ...}``. ``seconds`` runs
+  from the sweep's plan to its last result (the event times the backtesters wrote, so a slower
+  projection downstream does not count); ``end_to_end_s`` from posting the request to the completed
+  read model. Task durations (p50/p99) are what ``max_poll_interval_ms`` must stay far above.
+- one per simulated replica count 1–32: the planned tasks of the same sweep hashed onto the partitions
+  of ``backtests.tasks`` as the producer does (murmur2 of the task id), the partitions handed out as
+  aiokafka's round-robin assignor does, and the spread: max and mean tasks per replica.
+
+The stack is the embedded one (Tansu, PostgreSQL from ``ZIXLY_DATABASE_URL`` or embedded, a folder),
+started once per replica count; a warm-up sweep first, so that numba's compile is not measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from aiokafka.partitioner import DefaultPartitioner
+
+from zixly.infrastructure import free_port
+from zixly.pipeline import query, submit, wait_for_sweep
+from zixly.stack import StackConfig, running_stack
+from zixly_backtester.domain.planning import plan_sweep
+from zixly_contracts import ids
+from zixly_contracts.events import SweepRequested
+from zixly_contracts.sweep_spec import SweepSpec
+from zixly_contracts.topics import BACKTESTS_TASKS, all_topics
+
+#: 8,000+ backtests: SMA crossover grid on four real daily series, 64 parameter sets per task.
+SPEC: dict[str, Any] = {
+    "name": "bench-scale",
+    "datasets": [
+        {"symbol": "MSFT_1d", "periods_per_year": 252},
+        {"symbol": "SPX_1d", "periods_per_year": 252},
+        {"symbol": "IXIC_1d", "periods_per_year": 252},
+        {"symbol": "GOOG_1d", "periods_per_year": 252},
+    ],
+    "strategies": [
+        {
+            "name": "sma_cross",
+            "grid": {
+                "fast": {"start": 2, "stop": 100, "step": 2},
+                "slow": {"start": 10, "stop": 400, "step": 10},
+            },
+            "constraints": [{"left": "fast", "op": "<", "right": "slow"}],
+        }
+    ],
+    "execution": {"cash": 10000, "fill": "next_open", "fee_bps": 1.0},
+    "batch_size": 64,
+}
+WARM_UP: dict[str, Any] = {**SPEC, "datasets": SPEC["datasets"][:1], "batch_size": 256}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def measure(replicas: int, home: Path) -> dict[str, Any]:
+    config = StackConfig(
+        home=home,
+        kafka_port=free_port(),
+        ingest_port=free_port(),
+        dashboard_port=free_port(),
+        backtester_replicas=replicas,
+        database_url=os.environ.get("ZIXLY_DATABASE_URL") or None,
+        with_http=False,
+    )
+    with running_stack(config) as stack:
+        for i in range(replicas):  # every replica compiles its kernels once (then cached on disk)
+            warm = asyncio.run(submit(stack.bootstrap_servers, WARM_UP, f"warm-{replicas}-{i}"))
+            wait_for_sweep(stack.database_url, warm, timeout_s=600)
+        started = time.monotonic()
+        sweep_id = asyncio.run(submit(stack.bootstrap_servers, SPEC, f"bench-{replicas}-{time.time_ns()}"))
+        state = wait_for_sweep(stack.database_url, sweep_id, timeout_s=1800)
+        end_to_end = time.monotonic() - started
+        rows = asyncio.run(
+            query(
+                stack.database_url,
+                "SELECT extract(epoch FROM max(t.recorded_at) - s.planned_at) AS seconds, "
+                "array_agg(t.duration_ms) AS durations, count(DISTINCT t.worker) AS workers "
+                "FROM tasks t JOIN sweeps s USING (sweep_id) WHERE sweep_id = :s GROUP BY s.planned_at",
+                s=sweep_id,
+            )
+        )[0]
+    seconds = float(rows["seconds"])
+    durations = [float(d) for d in rows["durations"]]
+    return {
+        "replicas": replicas,
+        "backtests": state.backtests_done,
+        "seconds": round(seconds, 3),
+        "backtests_per_s": round(state.backtests_done / seconds, 1),
+        "end_to_end_s": round(end_to_end, 3),
+        "tasks": state.task_count,
+        "workers_seen": rows["workers"],
+        "task_ms_p50": round(percentile(durations, 0.5), 1),
+        "task_ms_p99": round(percentile(durations, 0.99), 1),
+        "task_ms_max": round(max(durations), 1),
+    }
+
+
+def spread(max_replicas: int = 32) -> list[dict[str, Any]]:
+    """Tasks per replica for 1…max_replicas members, as the producer and the assignor place them."""
+    partitions = next(t.partitions for t in all_topics() if t.name == BACKTESTS_TASKS)
+    sweep_id = ids.sweep_id("cli", "bench-spread")
+    request = SweepRequested(
+        sweep_id=sweep_id, source="cli", webhook_id="bench-spread", spec=SweepSpec.model_validate(SPEC)
+    )
+    plan = plan_sweep(request, batch_size=256, max_backtests=10_000_000)
+    partitioner = DefaultPartitioner()
+    all_partitions = list(range(partitions))
+    per_partition = Counter(
+        partitioner(t.task_id.encode(), all_partitions, all_partitions) for t in plan.tasks
+    )
+    lines = []
+    for n in range(1, max_replicas + 1):
+        # RoundRobin over sorted partitions and sorted members: partition p goes to member p % n.
+        per_member = Counter(dict.fromkeys(range(n), 0))
+        for p in all_partitions:
+            per_member[p % n] += per_partition[p]
+        loads = list(per_member.values())
+        mean = statistics.mean(loads)
+        lines.append(
+            {
+                "simulated_replicas": n,
+                "partitions": partitions,
+                "tasks": len(plan.tasks),
+                "max_tasks_per_replica": max(loads),
+                "mean_tasks_per_replica": round(mean, 2),
+                "max_over_mean": round(max(loads) / mean, 3),
+                "idle_replicas": sum(1 for v in loads if v == 0),
+            }
+        )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--replicas", type=int, nargs="*", default=[1, 2])
+    parser.add_argument("--skip-run", action="store_true", help="only the partition-spread simulation")
+    args = parser.parse_args(argv)
+    results = []
+    if not args.skip_run:
+        for n in args.replicas:
+            with tempfile.TemporaryDirectory(prefix="zixly-bench-") as home:
+                result = measure(n, Path(home))
+            results.append(result)
+            print(json.dumps(result), flush=True)
+        if len(results) >= 2:
+            speedup = results[-1]["backtests_per_s"] / results[0]["backtests_per_s"]
+            print(
+                json.dumps(
+                    {
+                        "speedup": round(speedup, 3),
+                        "of_replicas": [results[0]["replicas"], results[-1]["replicas"]],
+                        "target": 1.7,
+                    }
+                ),
+                flush=True,
+            )
+    for line in spread():
+        print(json.dumps(line), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
