@@ -123,7 +123,7 @@ class KafkaEventPublisher:
         try:
             for out in events:
                 acks.append(
-                    await producer.send(out.topic, encode(out.event), key=out.key.encode(), headers=_HEADERS)
+                    await producer.send(out.topic, encode(out.event), key=out.key.encode(), headers=headers)
                 )
         except MessageSizeTooLargeError as exc:
             await asyncio.gather(*acks, return_exceptions=True)
