@@ -29,3 +29,14 @@ lint: install ## ruff, import-linter
 
 bench: install ## backtest engine benchmark against vectorbt and backtesting.py (JSON lines)
 	@$(UV) run --frozen python benchmarks/bench_engine.py
+
+.PHONY: bench-scale asyncapi test-reliability
+
+bench-scale: install ## 1 vs 2 backtester replicas on one sweep, then the 1-32 replica task spread (JSON lines)
+	@$(UV) run --frozen python benchmarks/bench_scale.py
+
+asyncapi: install ## write the AsyncAPI documents of the FastStream apps to docs/asyncapi/
+	@$(UV) run --frozen zixly asyncapi docs/asyncapi
+
+test-reliability: install ## the failure tests alone (ZIXLY_RELIABILITY_KILL_RUNS=20 for the issue's 20 kill runs)
+	@$(UV) run --frozen pytest tests/reliability
