@@ -545,3 +545,25 @@ def test_the_base_leaves_images_to_overlays() -> None:
     for workload in _all(list(_rendered("base")), "Deployment") + _all(list(_rendered("base")), "Job"):
         image = _container(workload)["image"]
         assert re.fullmatch(r"zixly/[a-z-]+", image), f"{image}: overlays set registry and tag"
+
+
+@pytest.mark.parametrize("name", sorted(CONSUMERS))
+def test_consumers_are_stopped_by_their_own_deadline_before_kubernetes_kills_them(
+    manifests: list[dict[str, Any]], name: str
+) -> None:
+    """The shell's last resort (grace + 3 stop timeouts) comes before the kubelet's SIGKILL."""
+    config = _one(manifests, "ConfigMap", "zixly-config")["data"]
+    deadline = float(config["ZIXLY_SHUTDOWN_GRACE_S"]) + 3 * float(config["ZIXLY_SHUTDOWN_STOP_TIMEOUT_S"])
+    grace = _one(manifests, "Deployment", name)["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert grace > deadline, f"{name}: {grace}s <= {deadline}s"
+    assert int(config["ZIXLY_KAFKA_MAX_POLL_INTERVAL_MS"]) > int(config["ZIXLY_KAFKA_SESSION_TIMEOUT_MS"])
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_each_service_is_scraped_on_its_metrics_port(manifests: list[dict[str, Any]], name: str) -> None:
+    deployment = _one(manifests, "Deployment", name)
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    ports = {p["containerPort"] for p in _container(deployment)["ports"]}
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/path"] == "/metrics"
+    assert int(annotations["prometheus.io/port"]) in ports
