@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: help install demo up test lint bench bench-engine
+.PHONY: help install demo up test lint bench bench-engine bench-ingest
 
 help: ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ lint: install ## ruff, import-linter
 
 bench: install ## backtest engine benchmark against vectorbt and backtesting.py (JSON lines)
 	@$(UV) run --frozen python benchmarks/bench_engine.py
+
+bench-ingest: install ## ingest benchmark: signed webhooks at rising concurrency, acks=all, events counted (JSON lines)
+	@$(UV) run --frozen python benchmarks/bench_ingest.py
 
 .PHONY: bench-scale asyncapi test-reliability
 
