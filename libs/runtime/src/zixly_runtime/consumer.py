@@ -14,8 +14,9 @@ partitions still assigned: faststream #2618, aiokafka #929). For each message:
 - if even the retry or DLQ publish fails (the broker is down), nothing is committed: the partition is
   paused and sought back for a while, and the message is tried again later (no hot loop, nothing lost).
 
-A use case may run as a *background* task (the backtester's tasks): every assigned partition is paused
-while it runs and the poll loop keeps calling the broker, so a task longer than
+A use case may run as a *background* task (the backtester's tasks). The handler waits for it a little
+(``inline_wait_s``, at most a quarter of the poll interval); a task still running then goes on with
+every assigned partition paused while the poll loop keeps calling the broker, so a task longer than
 ``max_poll_interval_ms`` never makes the member leave the group (aiokafka #848; KAFKA-NOTES B.7 b).
 Tasks are bounded by ``task_timeout_s``.
 
@@ -80,6 +81,9 @@ class ConsumerOptions:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     #: run the use case as a task with every partition paused, the poll loop going on (long work)
     background: bool = False
+    #: in background mode, wait this long for the task before pausing (capped at a quarter of the
+    #: poll interval): short tasks then cost no pause, resume and refetch
+    inline_wait_s: float = 1.0
     task_timeout_s: float = 300.0
     max_poll_interval_ms: int = 300_000
     session_timeout_ms: int = 10_000
@@ -173,6 +177,7 @@ class ConsumerRuntime:
         self.stalled = False
         self.assigned_generations = 0
         self._watchdog: asyncio.Task[None] | None = None
+        self._inline_wait_s = min(options.inline_wait_s, options.max_poll_interval_ms / 4000)
         self.subscriber: LogicSubscriber[Any] = broker.subscriber(
             *topics,
             *(retry_topic(t) for t in topics),
@@ -231,8 +236,13 @@ class ConsumerRuntime:
             await self._fail(tp, offset, source, body, key, failure, None, exc)
             return
         if self.options.background and self.consumer is not None:
-            self._busy = asyncio.create_task(self._background(tp, offset, source, body, key, failure, event))
-            self._apply_pauses()
+            busy = asyncio.create_task(self._background(tp, offset, source, body, key, failure, event))
+            self._busy = busy
+            # Most tasks end within the wait: no pause, no refetch. A longer one goes on with every
+            # partition paused while the poll loop keeps the member in its group.
+            await asyncio.wait({busy}, timeout=self._inline_wait_s)
+            if not busy.done():
+                self._apply_pauses()
             return
         await self._process(tp, offset, source, body, key, failure, event)
 
