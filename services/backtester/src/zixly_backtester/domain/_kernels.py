@@ -76,11 +76,34 @@ def _entry_units(avail: float, eff: float, fee_rate: float, whole: bool) -> floa
     u = avail / per_unit
     if whole:
         u = math.floor(u)
-        while u > 0.0 and u * eff + u * eff * fee_rate > avail:
-            u -= 1.0
-        while (u + 1.0) * eff + (u + 1.0) * eff * fee_rate <= avail:
-            u += 1.0
+        if u >= 2.0**52:  # beyond exact float integers: one unit more or less is not representable
+            return u
+        # the floor is off by at most a unit or two from rounding: a bounded correction
+        for _ in range(4):
+            if u > 0.0 and u * eff + u * eff * fee_rate > avail:
+                u -= 1.0
+        for _ in range(4):
+            if (u + 1.0) * eff + (u + 1.0) * eff * fee_rate <= avail:
+                u += 1.0
     return u
+
+
+#: Differences within this many ulps of the operands are exact ties: an indicator's floating-point
+#: rounding (TA-Lib's running sums over a flat run) never creates or hides a cross.
+TIE_ULPS = 8.0
+EPS = 2.220446049250313e-16
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sign(a: float, b: float) -> int:
+    """+1, -1 or 0 (a tie, or a NaN) for ``a - b``, ties within ``TIE_ULPS`` ulps of the operands."""
+    tol = TIE_ULPS * EPS * max(abs(a), abs(b))
+    d = a - b
+    if d > tol:
+        return 1
+    if d < -tol:
+        return -1
+    return 0
 
 
 # trade statistics accumulated per parameter set (slots of a small scratch array)
@@ -325,11 +348,7 @@ def simulate_batch(
             elif shared:
                 a = x[xi, t]
                 b = lines[l0, t]
-                sg = 0
-                if a > b:
-                    sg = 1
-                elif a < b:
-                    sg = -1
+                sg = _sign(a, b)
                 if sg != 0:
                     if last_sign == -sg:
                         if sg == d0:
@@ -346,11 +365,7 @@ def simulate_batch(
                 a = x[xi, t]
                 for k in range(n_events):
                     b = lines[il[c, k], t]
-                    sg = 0
-                    if a > b:
-                        sg = 1
-                    elif a < b:
-                        sg = -1
+                    sg = _sign(a, b)
                     if sg != 0:
                         if ls[k] == -sg and sg == dirs[k]:
                             ev |= 1 << k

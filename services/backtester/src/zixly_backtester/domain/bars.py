@@ -95,10 +95,19 @@ class Bars:
         if missing:
             names = ", ".join(m.capitalize() for m in missing)
             raise BarsError(f"missing column(s): {names} (expected timestamp,Open,High,Low,Close,Volume)")
+        if pd.api.types.is_numeric_dtype(raw_ts) or pd.api.types.is_bool_dtype(raw_ts):
+            raise BarsError(
+                "timestamps must be dates or date-times, not numbers (convert epoch values first)"
+            )
         try:
             ts_idx = pd.DatetimeIndex(pd.to_datetime(raw_ts))
         except (ValueError, TypeError) as exc:
-            raise BarsError(f"timestamps cannot be parsed: {exc}") from None
+            first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise BarsError(f"timestamps cannot be parsed: {first_line}") from None
+        try:
+            ts_idx = ts_idx.as_unit("ns")
+        except (ValueError, OverflowError):
+            raise BarsError("timestamps must lie between 1677-09-22 and 2262-04-11") from None
         if ts_idx.tz is not None:
             ts_idx = ts_idx.tz_convert("UTC").tz_localize(None)
         ts = ts_idx.to_numpy(dtype="datetime64[ns]")

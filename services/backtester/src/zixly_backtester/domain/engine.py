@@ -24,6 +24,8 @@ from zixly_contracts.metrics import METRIC_NAMES
 
 INT_METRICS = frozenset({"max_drawdown_bars", "closed_trades", "open_trades"})
 METRIC_DEFINITIONS_VERSION = "zixly-metrics/1"
+#: Above this, equity and fills leave the range where prices and units are exact enough to mean anything.
+MAX_CASH = 1e15
 
 TRADE_COLUMNS: tuple[str, ...] = (
     "param_set",
@@ -43,10 +45,12 @@ EXIT_REASONS: tuple[str, ...] = ("signal", "stop_loss", "take_profit", "end")
 
 TIE_RULE = (
     "a cross happens at t when the sign of (x - line) at t differs from its last non-zero sign "
-    "before t; exact ties neither create nor hide a cross"
+    "before t; exact ties neither create nor hide a cross, and a difference within 8 ulps of the "
+    "operands (an indicator's floating-point rounding on a flat run) is a tie"
 )
 METRIC_TEXT: dict[str, str] = {
-    "returns": "r_t = E_t / E_(t-1) - 1 on close-marked equity, E_(-1) = initial cash; N = number of bars",
+    "returns": "r_t = (E_t - E_(t-1)) / |E_(t-1)| on close-marked equity (= E_t / E_(t-1) - 1 while "
+    "equity is positive), E_(-1) = initial cash; N = number of bars",
     "total_return": "E_T / cash - 1 (open trades marked at the last close)",
     "cagr": "(E_T / cash) ** (P / N) - 1",
     "annual_volatility": "std(r, ddof=1) * sqrt(P)",
@@ -83,8 +87,8 @@ class ExecutionSettings:
 
     def __post_init__(self) -> None:
         problems = []
-        if not (math.isfinite(self.cash) and self.cash > 0):
-            problems.append("cash must be positive")
+        if not (math.isfinite(self.cash) and 0 < self.cash <= MAX_CASH):
+            problems.append(f"cash must be positive and at most {MAX_CASH:g}")
         if self.fill not in ("next_open", "close"):
             problems.append("fill must be next_open or close")
         if self.units not in ("fractional", "whole"):
@@ -105,8 +109,8 @@ class ExecutionSettings:
             problems.append("take_profit_pct must be positive")
         if not -1 <= self.risk_free_rate <= 1:
             problems.append("risk_free_rate must be within [-1, 1]")
-        if not (math.isfinite(self.periods_per_year) and self.periods_per_year > 0):
-            problems.append("periods_per_year must be positive")
+        if not (math.isfinite(self.periods_per_year) and 0 < self.periods_per_year <= 1_000_000):
+            problems.append("periods_per_year must be within (0, 1e6]")
         if problems:
             raise ValueError("; ".join(problems))
 

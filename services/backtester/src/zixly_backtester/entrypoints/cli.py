@@ -25,6 +25,13 @@ from typing import Any
 from zixly_backtester.domain.bars import Bars, BarsError, load_bars
 
 EXIT_USAGE = 2
+
+
+def max_sweep_bytes() -> int:
+    """Memory a local sweep may use for equity curves and returns (``ZIXLY_MAX_SWEEP_GIB``, default 2)."""
+    return int(float(os.environ.get("ZIXLY_MAX_SWEEP_GIB", "2")) * 2**30)
+
+
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.\-]*)\s*(<=|>=|==|!=|<|>)\s*([A-Za-z0-9_.+\-]+)\s*$")
 _LOWER_IS_BETTER = {"max_drawdown_bars", "max_drawdown_days"}
 
@@ -444,6 +451,13 @@ def _sweep_run(args: argparse.Namespace) -> int:
         name = Path(path).name
         settings = _settings(args, bars)
         definitions[name] = settings.definitions()
+        # every set's equity curve is held for the overfitting statistics: refuse what cannot fit
+        needed, limit = len(param_sets) * len(bars) * 8 * 3, max_sweep_bytes()
+        if needed > limit:
+            raise CliError(
+                f"{len(param_sets)} parameter sets × {len(bars)} bars need about {needed / 2**30:.1f} GiB; "
+                f"the limit is {limit / 2**30:g} GiB (ZIXLY_MAX_SWEEP_GIB): narrow the grid or use --sample N"
+            )
         result = run_batch(bars, args.strategy, param_sets, settings)
         baselines[name] = run_batch(bars, "buy_and_hold", [{}], settings).metrics[0]
         for params, metrics in zip(param_sets, result.metrics, strict=True):
