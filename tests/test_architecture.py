@@ -14,7 +14,8 @@ BIN = Path(sys.executable).parent
 
 def test_import_contracts_are_kept():
     """Services never import each other; libraries import no service; layers inside each service."""
-    result = subprocess.run([str(BIN / "lint-imports")], cwd=ROOT, capture_output=True, text=True, check=False)
+    lint = [str(BIN / "lint-imports")]
+    result = subprocess.run(lint, cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout
 
