@@ -116,7 +116,8 @@ def build(
             (SWEEPS_REQUESTED,),
             handler=plan,
             expected=(SweepRequested,),
-            options=settings.consumer_options(settings.backtester_planner_group_id),
+            # Planning loads every dataset and publishes every task: it may be long too.
+            options=settings.consumer_options(settings.backtester_planner_group_id, background=True),
             metrics=consumer_metrics,
         ),
         # Tasks run in the background with the partitions paused while the poll loop goes on.
