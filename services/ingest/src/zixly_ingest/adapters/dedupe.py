@@ -171,7 +171,7 @@ class PostgresDedupeStore:
         *,
         retry_after_s: int,
         query_timeout_s: float = 2.0,
-        pool_size: int = 8,
+        pool_size: int = 4,
     ) -> None:
         self._dsn = asyncpg_dsn(database_url)
         self._retry_after_s = retry_after_s
@@ -181,7 +181,7 @@ class PostgresDedupeStore:
         #: Marks go through connections with ``synchronous_commit = off``: see ``mark_published``.
         self._mark_pool: asyncpg.Pool | None = None
         self._supervisor: asyncio.Task[None] | None = None
-        self._claims: Batcher[ClaimArgs, ClaimResult] = Batcher(self._claim_batch, max_in_flight=4)
+        self._claims: Batcher[ClaimArgs, ClaimResult] = Batcher(self._claim_batch, max_in_flight=2)
         self._marks: Batcher[MarkArgs, None] = Batcher(self._mark_batch, max_in_flight=2)
         #: Webhook ids this process is claiming right now: one claim per id per statement.
         self._claiming: dict[Key, asyncio.Future[None]] = {}
