@@ -60,7 +60,7 @@ FASTSTREAM_GRACEFUL_TIMEOUT_S = 15
 #: the Secret created outside the repository, and which Deployment may read which of its keys
 SECRET_NAME = "zixly-secrets"
 SECRET_KEYS = {
-    "database-url": {"aggregator", "dashboard-api", "aggregator-migrate"},
+    "database-url": {"ingest", "aggregator", "dashboard-api", "aggregator-migrate"},
     "webhook-secrets": {"ingest"},
     "aws-access-key-id": {"backtester", "aggregator"},
     "aws-secret-access-key": {"backtester", "aggregator"},
