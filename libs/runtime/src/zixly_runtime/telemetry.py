@@ -191,12 +191,7 @@ def instrument_fastapi(
         app, tracer_provider=tracer_provider, excluded_urls="/healthz,/readyz,/metrics"
     )
     app.add_middleware(HttpMetrics, registry=registry)
-    from starlette.responses import Response
-
-    async def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
-    app.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
+    add_metrics_route(app, registry)
 
 
 def instrument_http_service(
@@ -209,3 +204,14 @@ def instrument_http_service(
     propagate_trace_context_in_kafka_sends()
     instrument_fastapi(app, registry)
     return registry
+
+
+def add_metrics_route(app: Any, registry: CollectorRegistry, path: str = "/metrics") -> None:
+    """``GET /metrics`` on a Starlette/FastAPI app at ``path`` itself (a mount redirects to ``/metrics/``)."""
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    async def metrics(_: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_route(path, metrics, methods=["GET"], include_in_schema=False)

@@ -27,7 +27,7 @@ from zixly_ingest.entrypoints.http import create_app
 from zixly_ingest.entrypoints.sqs import consume_queue
 from zixly_ingest.service_layer.handlers import Intake
 from zixly_ingest.service_layer.ports import DedupeStore, EventPublisher, MessageQueue
-from zixly_runtime.telemetry import HttpMetrics, metrics_endpoint
+from zixly_runtime.telemetry import HttpMetrics, add_metrics_route
 
 log = structlog.get_logger("zixly_ingest.bootstrap")
 
@@ -160,5 +160,5 @@ def build(settings: Settings, overrides: Overrides | None = None) -> FastAPI:
     # its several spans per request cost more CPU than the rest of a webhook's path together.
     registry = CollectorRegistry()
     app.add_middleware(HttpMetrics, registry=registry)
-    app.mount("/metrics", metrics_endpoint(registry))
+    add_metrics_route(app, registry)
     return app
