@@ -8,13 +8,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from zixly.demo import wait_for_sweep
 from zixly.infrastructure import free_port
+from zixly.pipeline import topic_events
 from zixly.stack import StackConfig, running_stack
 from zixly.webhooks import signed_headers, sweep_payload
-from zixly_contracts.envelope import decode
 from zixly_contracts.events import SweepCompleted
 from zixly_contracts.topics import SWEEPS_LIFECYCLE, SWEEPS_REQUESTED
 
@@ -36,20 +35,6 @@ SPEC = {
 #: Long-only SMA crossover on GOOG_1d.csv, fills at the signal bar's close, whole units, no fees
 #: (data/README.md and the engine's pinned values).
 PINNED_TOTAL_RETURN = {(10, 20): 6.192492, (20, 50): 1.842073, (50, 200): 0.217995}
-
-
-async def topic_events(bootstrap: str, topic: str) -> list:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        events = []
-        while batches := await consumer.getmany(timeout_ms=1500):
-            events += [decode(m.value) for msgs in batches.values() for m in msgs]
-        return events
-    finally:
-        await consumer.stop()
 
 
 def post(stack, body: str, webhook_id: str) -> httpx.Response:

@@ -536,11 +536,19 @@ def liveness(runtimes: list[ConsumerRuntime]) -> Any:
 
 
 async def shutdown(
-    broker: KafkaBroker, runtimes: list[ConsumerRuntime], *, grace_s: float, stop_s: float
+    broker: KafkaBroker,
+    runtimes: list[ConsumerRuntime],
+    *,
+    grace_s: float,
+    stop_s: float,
+    after_drain: Iterable[Callable[[], Awaitable[None]]] = (),
 ) -> None:
-    """SIGTERM: stop fetching, finish or abandon in-flight work, leave the groups, stop the producer."""
+    """SIGTERM: stop fetching, finish or abandon in-flight work, run ``after_drain`` (work that must not
+    race the handlers, e.g. stopping a relay), leave the groups, stop the producer."""
     log.info("shutting down: draining the consumers", grace_s=grace_s)
     await asyncio.gather(*(r.drain(grace_s) for r in runtimes))
+    for hook in after_drain:
+        await hook()
     await asyncio.gather(*(r.stop(stop_s) for r in runtimes))
     try:
         await asyncio.wait_for(broker.stop(), timeout=stop_s)

@@ -1,17 +1,44 @@
-"""structlog JSON logs, one line per event, with the service name; stdlib logs go through it too.
+"""structlog JSON logs, one line per event, with the service name and the current trace ids.
 
 Every line carries the context bound by the consumer shell (``correlation_id``, ``event_id``, ``subject``)
 and the current OpenTelemetry ``trace_id`` / ``span_id``, so logs and traces of one webhook join up.
+The services' own lines take structlog's native path (no stdlib ``LogRecord`` per line: it is on the hot
+path of every webhook and task); the libraries' stdlib logs (uvicorn, aiokafka, asyncpg) are rendered
+the same way by a stdlib handler.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import Any, TextIO
 
 import structlog
 
 from zixly_runtime.telemetry import add_trace_ids
+
+
+class _NamedWriteLogger(structlog.WriteLogger):
+    """A ``WriteLogger`` that knows its name, for ``add_logger_name``."""
+
+    def __init__(self, file: TextIO, name: str) -> None:
+        super().__init__(file)
+        self.name = name
+
+
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is at write time (a logger cached earlier keeps writing to the live one)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+class _Factory:
+    def __call__(self, *args: Any) -> _NamedWriteLogger:
+        return _NamedWriteLogger(_CurrentStderr(), str(args[0]) if args else "zixly")  # type: ignore[arg-type]
 
 
 def configure_logging(level: str, *, service: str) -> None:
@@ -21,12 +48,11 @@ def configure_logging(level: str, *, service: str) -> None:
         structlog.stdlib.add_logger_name,
         add_trace_ids,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.processors.CallsiteParameterAdder([structlog.processors.CallsiteParameter.MODULE]),
     ]
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=[*shared, structlog.processors.format_exc_info, structlog.processors.JSONRenderer()],
+        logger_factory=_Factory(),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stderr)

@@ -8,7 +8,6 @@ import re
 from typing import Any
 
 from faststream.asgi import AsgiFastStream
-from faststream.specification import AsyncAPI
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy import text
@@ -29,16 +28,13 @@ from zixly_contracts.events import (
     SweepRequested,
 )
 from zixly_contracts.topics import BACKTESTS_RESULTS, SWEEPS_LIFECYCLE, SWEEPS_REQUESTED
+from zixly_runtime.app import consumer_app
 from zixly_runtime.consumer import (
     ConsumerMetrics,
     ConsumerRuntime,
-    exit_if_stuck,
-    liveness,
-    readiness,
-    shutdown,
 )
 from zixly_runtime.kafka import make_broker
-from zixly_runtime.telemetry import kafka_middlewares, metrics_endpoint
+from zixly_runtime.telemetry import kafka_middlewares
 
 #: The topics the read models are projected from, in one consumer (one group member, one join).
 READ_MODEL_TOPICS = (SWEEPS_REQUESTED, SWEEPS_LIFECYCLE, BACKTESTS_RESULTS)
@@ -144,43 +140,28 @@ def build(
         )
     ]
 
-    async def start() -> None:
+    async def start_relay() -> None:
         relay.append(asyncio.create_task(outbox.run_forever(settings.aggregator_outbox_interval_s)))
-        for runtime in runtimes:
-            runtime.start_watchdog()
 
-    async def stop() -> None:
-        if hard_exit:
-            exit_if_stuck(settings.shutdown_grace_s + 3 * settings.shutdown_stop_timeout_s)
-        await asyncio.gather(*(r.drain(settings.shutdown_grace_s) for r in runtimes))
+    async def stop_relay() -> None:
         for task in relay:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await shutdown(
-            broker, runtimes, grace_s=settings.shutdown_grace_s, stop_s=settings.shutdown_stop_timeout_s
-        )
 
     async def dispose() -> None:
         await engine.dispose()
 
-    app = AsgiFastStream(
+    return consumer_app(
         broker,
-        asgi_routes=[
-            ("/healthz", liveness(runtimes)),
-            ("/readyz", readiness(broker, runtimes)),
-            ("/metrics", metrics_endpoint(registry)),
-        ],
-        after_startup=[start],
-        on_shutdown=[stop],
+        runtimes,
+        registry,
+        settings,
+        title="zixly-aggregator",
+        description="Projects sweep and result events into the PostgreSQL read models; "
+        "announces completed sweeps through an outbox.",
+        hard_exit=hard_exit,
+        after_start=[start_relay],
+        after_drain=[stop_relay],
         after_shutdown=[dispose],
-        specification=AsyncAPI(
-            title="zixly-aggregator",
-            version="1",
-            description="Projects sweep and result events into the PostgreSQL read models; "
-            "announces completed sweeps through an outbox.",
-        ),
-        asyncapi_path="/docs/asyncapi",
     )
-    app.runtimes = runtimes  # type: ignore[attr-defined]
-    return app

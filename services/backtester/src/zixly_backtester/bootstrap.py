@@ -6,7 +6,6 @@ import os
 import socket
 
 from faststream.asgi import AsgiFastStream
-from faststream.specification import AsyncAPI
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -26,16 +25,13 @@ from zixly_contracts.events import (
     SweepRequested,
 )
 from zixly_contracts.topics import BACKTESTS_RESULTS, BACKTESTS_TASKS, SWEEPS_LIFECYCLE, SWEEPS_REQUESTED
+from zixly_runtime.app import consumer_app
 from zixly_runtime.consumer import (
     ConsumerMetrics,
     ConsumerRuntime,
-    exit_if_stuck,
-    liveness,
-    readiness,
-    shutdown,
 )
 from zixly_runtime.kafka import KafkaEventPublisher, make_broker
-from zixly_runtime.telemetry import kafka_middlewares, metrics_endpoint
+from zixly_runtime.telemetry import kafka_middlewares
 
 
 class BacktesterMetrics:
@@ -131,33 +127,12 @@ def build(
         ),
     ]
 
-    async def start_watchdogs() -> None:
-        for runtime in runtimes:
-            runtime.start_watchdog()
-
-    async def stop() -> None:
-        if hard_exit:
-            exit_if_stuck(settings.shutdown_grace_s + 3 * settings.shutdown_stop_timeout_s)
-        await shutdown(
-            broker, runtimes, grace_s=settings.shutdown_grace_s, stop_s=settings.shutdown_stop_timeout_s
-        )
-
-    app = AsgiFastStream(
+    return consumer_app(
         broker,
-        asgi_routes=[
-            ("/healthz", liveness(runtimes)),
-            ("/readyz", readiness(broker, runtimes)),
-            ("/metrics", metrics_endpoint(registry)),
-        ],
-        after_startup=[start_watchdogs],
-        on_shutdown=[stop],
-        specification=AsyncAPI(
-            title="zixly-backtester",
-            version="1",
-            description="Plans sweeps into tasks (group zixly-planner) and runs them "
-            "(group zixly-backtester).",
-        ),
-        asyncapi_path="/docs/asyncapi",
+        runtimes,
+        registry,
+        settings,
+        title="zixly-backtester",
+        description="Plans sweeps into tasks (group zixly-planner) and runs them (group zixly-backtester).",
+        hard_exit=hard_exit,
     )
-    app.runtimes = runtimes  # type: ignore[attr-defined]
-    return app

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from zixly_ingest.bootstrap import ConfigurationError, build
 from zixly_ingest.config import Settings
-from zixly_ingest.logs import configure_logging
+from zixly_runtime.logs import configure_logging
 from zixly_runtime.telemetry import configure_tracing
 
 
