@@ -134,6 +134,58 @@ async def test_results_before_the_plan_complete_the_sweep_once(engine):
     assert announced[0].data.best.total_return == 1.5
 
 
+async def test_result_rows_carry_the_params_and_every_metric(engine):
+    store, box = PostgresProjectionStore(engine), FakeOutbox(engine)
+    sweep = "sweep-j"
+    metrics = [
+        Metrics(
+            total_return=6.192492,
+            cagr=0.1234,
+            sharpe=1.5,
+            sortino=None,
+            max_drawdown=-0.25,
+            max_drawdown_bars=120,
+            closed_trades=7,
+            open_trades=1,
+            win_rate=0.5,
+            final_equity=71924.92,
+        ),
+        Metrics(total_return=-0.5, final_equity=5000.0),
+    ]
+    task = ids.task_id(sweep, "GOOG_1d", "sma_cross", 0)
+    event = wrap(
+        BacktestBatchCompleted(
+            task_id=task,
+            sweep_id=sweep,
+            dataset="GOOG_1d",
+            strategy="sma_cross",
+            batch_index=0,
+            results=[
+                BacktestResult(params={"slow": 20, "fast": 10}, metrics=metrics[0]),
+                BacktestResult(params={"fast": 2.5, "slow": 50}, metrics=metrics[1]),
+            ],
+            artifact_uri="file:///r.parquet",
+            definitions={},
+            bars=100,
+            duration_ms=1.0,
+        ),
+        task,
+        "result",
+    )
+    assert await project(event, store=store, outbox=box)
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(results).where(results.c.sweep_id == sweep).order_by(results.c.params_key)
+            )
+        ).all()
+    assert [(r.params_key, r.params, r.task_id, r.dataset) for r in rows] == [
+        ('{"fast":10,"slow":20}', {"slow": 20, "fast": 10}, task, "GOOG_1d"),
+        ('{"fast":2.5,"slow":50}', {"fast": 2.5, "slow": 50}, task, "GOOG_1d"),
+    ]
+    assert [Metrics.model_validate({k: getattr(r, k) for k in Metrics.model_fields}) for r in rows] == metrics
+
+
 async def test_duplicates_and_replays_change_nothing(engine):
     store, box = PostgresProjectionStore(engine), FakeOutbox(engine)
     sweep = "sweep-b"
@@ -161,30 +213,58 @@ async def test_a_recomputed_task_under_a_new_event_id_is_absorbed(engine):
     assert (row.tasks_done, row.backtests_done, row.status) == (1, 1, "running")
 
 
-async def test_failed_tasks_count_toward_completion(engine):
-    store, box = PostgresProjectionStore(engine), FakeOutbox(engine)
-    sweep = "sweep-d"
-    task = ids.task_id(sweep, "NOPE", "sma_cross", 0)
-    failed = wrap(
+def failed_task(sweep_id: str, index: int, dataset: str = "NOPE") -> Envelope[Any]:
+    task = ids.task_id(sweep_id, dataset, "sma_cross", index)
+    return wrap(
         BacktestBatchFailed(
             task_id=task,
-            sweep_id=sweep,
-            dataset="NOPE",
+            sweep_id=sweep_id,
+            dataset=dataset,
             strategy="sma_cross",
-            batch_index=0,
+            batch_index=index,
             backtests=4,
             error_type="DatasetNotFound",
-            error="no dataset named 'NOPE'",
+            error=f"no dataset named {dataset!r}",
         ),
         task,
         "result",
     )
+
+
+async def test_failed_tasks_count_toward_completion(engine):
+    store, box = PostgresProjectionStore(engine), FakeOutbox(engine)
+    sweep = "sweep-d"
     await project(planned(sweep, 2, 5), store=store, outbox=box)
-    await project(failed, store=store, outbox=box)
+    await project(failed_task(sweep, 0), store=store, outbox=box)
     await project(completed(sweep, 1, [0.2]), store=store, outbox=box)
     row = await sweep_row(engine, sweep)
-    assert (row.status, row.tasks_done, row.tasks_failed) == ("completed", 1, 1)
+    assert (row.status, row.tasks_done, row.tasks_failed, row.failure_reason) == ("completed", 1, 1, None)
     assert (await box.announced())[0].data.failed_task_count == 1
+
+
+async def test_a_sweep_whose_every_task_failed_fails_and_is_announced_once(engine):
+    store, box = PostgresProjectionStore(engine), FakeOutbox(engine)
+    sweep = "sweep-i"
+    events = [failed_task(sweep, 1, "ZZZ"), planned(sweep, 2, 8), failed_task(sweep, 0, "ZZZ")]
+    for event in events:
+        assert await project(event, store=store, outbox=box)
+    row = await sweep_row(engine, sweep)
+    reason = "every task failed (2 of 2); the first: DatasetNotFound: no dataset named 'ZZZ'"
+    assert (row.status, row.tasks_done, row.tasks_failed, row.backtests_done) == ("failed", 0, 2, 0)
+    assert row.failure_reason == reason
+    assert row.completed_at == events[2].time  # when the last task reported
+    announced = await box.announced()
+    assert [type(a.data) for a in announced] == [SweepFailed]
+    assert announced[0].id == ids.event_id(sweep, "sweep.failed")
+    assert (announced[0].data.reason, announced[0].time) == (reason, events[2].time)
+    assert box.flushes == 1  # only the event that announced sent the outbox on
+
+    # Redeliveries, and the announcement consumed back from sweeps.lifecycle, change nothing.
+    for event in events:
+        assert not await project(event, store=store, outbox=box)
+    assert await project(announced[0], store=store, outbox=box)
+    assert await sweep_row(engine, sweep) == row
+    assert len(await box.announced()) == 1
 
 
 async def test_a_failed_sweep_stays_failed(engine):

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, cast, func, select, update
+from sqlalchemy import Integer, and_, case, cast, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -22,10 +22,45 @@ from zixly_contracts.events import (
     SweepPlanned,
     SweepRequested,
 )
+from zixly_contracts.metrics import METRIC_NAMES
 
 
 def params_key(params: dict[str, Any]) -> str:
     return json.dumps(params, sort_keys=True, separators=(",", ":"))
+
+
+def _insert_results_sql() -> str:
+    """``INSERT … SELECT FROM unnest(<one array per column>)``: the task's rows in one statement."""
+    per_row = [("params_key", "text"), ("params", "text")] + [
+        (name, "int4" if isinstance(results.c[name].type, Integer) else "float8") for name in METRIC_NAMES
+    ]
+    arrays = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(per_row, start=5))
+    names = ", ".join(name for name, _ in per_row)
+    selected = ", ".join(f"{name}::jsonb" if name == "params" else name for name, _ in per_row)
+    # Built once from the table's own column names; every value is a bind parameter.
+    return (
+        f"INSERT INTO results (sweep_id, dataset, strategy, task_id, {names}) "  # noqa: S608
+        f"SELECT $1, $2, $3, $4, {selected} FROM unnest({arrays}) AS r({names}) "
+        "ON CONFLICT DO NOTHING"
+    )
+
+
+INSERT_RESULTS = _insert_results_sql()
+
+
+def result_rows(event: BacktestBatchCompleted) -> tuple[Any, ...]:
+    """The parameters of :data:`INSERT_RESULTS` for one completed task."""
+    params = [r.params for r in event.results]
+    metrics = [r.metrics for r in event.results]
+    return (
+        event.sweep_id,
+        event.dataset,
+        event.strategy,
+        event.task_id,
+        [params_key(p) for p in params],
+        [json.dumps(p) for p in params],
+        *([getattr(m, name) for m in metrics] for name in METRIC_NAMES),
+    )
 
 
 def make_engine(url: str, *, schema: str = "public") -> AsyncEngine:
@@ -129,24 +164,9 @@ class PostgresProjectionTransaction:
         if not fresh:
             return False
         if event.results:
-            await self._conn.execute(
-                insert(results)
-                .values(
-                    [
-                        {
-                            "sweep_id": event.sweep_id,
-                            "dataset": event.dataset,
-                            "strategy": event.strategy,
-                            "params_key": params_key(r.params),
-                            "params": r.params,
-                            "task_id": event.task_id,
-                            **r.metrics.model_dump(),
-                        }
-                        for r in event.results
-                    ]
-                )
-                .on_conflict_do_nothing()
-            )
+            # One statement for every row, the columns sent as arrays (asyncpg, binary), in this
+            # transaction: a multi-row VALUES would be compiled anew for each event.
+            await self._conn.exec_driver_sql(INSERT_RESULTS, result_rows(event))
         await self._conn.execute(
             update(sweeps)
             .where(sweeps.c.sweep_id == event.sweep_id)
@@ -190,25 +210,37 @@ class PostgresProjectionTransaction:
             .values(status=SweepStatus.FAILED.value, failure_reason=reason, updated_at=_latest(at))
         )
 
-    async def complete(self, sweep_id: str) -> datetime:
+    async def finish(self, sweep_id: str, status: SweepStatus, failure_reason: str | None = None) -> datetime:
         last_result = (
             select(func.max(tasks.c.recorded_at)).where(tasks.c.sweep_id == sweep_id).scalar_subquery()
         )
-        completed_at = func.greatest(sweeps.c.planned_at, last_result)
+        finished_at = func.greatest(sweeps.c.planned_at, last_result)
         row = (
             await self._conn.execute(
                 update(sweeps)
                 .where(sweeps.c.sweep_id == sweep_id)
                 .values(
-                    status=SweepStatus.COMPLETED.value,
-                    completed_at=completed_at,
-                    updated_at=func.greatest(sweeps.c.updated_at, completed_at),
+                    status=status.value,
+                    failure_reason=failure_reason,
+                    completed_at=finished_at,
+                    updated_at=func.greatest(sweeps.c.updated_at, finished_at),
                 )
                 .returning(sweeps.c.completed_at)
             )
         ).one()
         value: datetime = row.completed_at
         return value
+
+    async def first_task_error(self, sweep_id: str) -> str | None:
+        error: str | None = (
+            await self._conn.execute(
+                select(tasks.c.error)
+                .where(tasks.c.sweep_id == sweep_id, tasks.c.status == "failed")
+                .order_by(tasks.c.dataset, tasks.c.strategy, tasks.c.batch_index)
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        return error
 
     async def progress(self, sweep_id: str) -> SweepProgress | None:
         row = (

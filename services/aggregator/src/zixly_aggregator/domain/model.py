@@ -34,3 +34,13 @@ class SweepProgress:
             and self.task_count is not None
             and self.tasks_done + self.tasks_failed >= self.task_count
         )
+
+    @property
+    def every_task_failed(self) -> bool:
+        """No task produced a result: the sweep failed (otherwise it completed, failures counted)."""
+        return self.tasks_done == 0 and self.tasks_failed > 0
+
+
+def every_task_failed_reason(tasks_failed: int, first_error: str | None) -> str:
+    reason = f"every task failed ({tasks_failed} of {tasks_failed})"
+    return f"{reason}; the first: {first_error}" if first_error else reason

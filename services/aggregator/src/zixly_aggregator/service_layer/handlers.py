@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from zixly_aggregator.domain.model import SweepStatus, every_task_failed_reason
 from zixly_aggregator.service_layer.ports import Outbox, ProjectionStore, ProjectionTransaction
 from zixly_contracts import ids
 from zixly_contracts.envelope import Envelope, envelope
@@ -34,6 +35,7 @@ EVENT_SOURCE = "/zixly/aggregator"
 async def project(event: Envelope[Any], *, store: ProjectionStore, outbox: Outbox) -> bool:
     """Project one event; return False if it had been projected before."""
     at = event.time
+    announced = False
     async with store.transaction() as tx:
         if not await tx.claim(event, CONSUMER):
             return False
@@ -42,41 +44,62 @@ async def project(event: Envelope[Any], *, store: ProjectionStore, outbox: Outbo
             await tx.record_requested(data, event.correlation_id, at)
         elif isinstance(data, SweepPlanned):
             await tx.record_planned(data, at)
-            await _announce_if_complete(tx, event, data.sweep_id)
+            announced = await _announce_if_finished(tx, event, data.sweep_id)
         elif isinstance(data, BacktestBatchCompleted):
             if await tx.record_completed_task(data, at):
-                await _announce_if_complete(tx, event, data.sweep_id)
+                announced = await _announce_if_finished(tx, event, data.sweep_id)
         elif isinstance(data, BacktestBatchFailed):
             if await tx.record_failed_task(data, at):
-                await _announce_if_complete(tx, event, data.sweep_id)
-        elif isinstance(data, SweepFailed):
+                announced = await _announce_if_finished(tx, event, data.sweep_id)
+        elif isinstance(data, SweepFailed) and event.source != EVENT_SOURCE:
             await tx.fail(data.sweep_id, at, reason=data.reason)
-        # SweepCompleted is this service's own announcement: already projected when it was written.
-    await outbox.flush()
+        # This service's own announcements (SweepCompleted; SweepFailed when every task failed) were
+        # projected in the transaction that wrote them.
+    if announced:
+        # Sent at once; the relay catches what a crash between the commit and the send leaves behind.
+        await outbox.flush()
     return True
 
 
-async def _announce_if_complete(tx: ProjectionTransaction, cause: Envelope[Any], sweep_id: str) -> None:
+async def _announce_if_finished(tx: ProjectionTransaction, cause: Envelope[Any], sweep_id: str) -> bool:
+    """Once every planned task reported: mark the sweep finished and announce it. True if announced.
+
+    ``completed`` (with ``failed_task_count``) if any task succeeded; ``failed`` if every task failed.
+    """
     progress = await tx.progress(sweep_id)
     if progress is None or not progress.is_complete:
-        return
-    completed_at: datetime = await tx.complete(sweep_id)
-    completed = SweepCompleted(
-        sweep_id=sweep_id,
-        name=progress.name,
-        task_count=progress.task_count or 0,
-        backtest_count=progress.backtest_count or 0,
-        failed_task_count=progress.tasks_failed,
-        completed_at=completed_at,
-        best=await tx.best_result(sweep_id),
-    )
-    announcement = envelope(
-        completed,
-        id=ids.event_id(sweep_id, "sweep.completed"),
+        return False
+    announcement: Envelope[Any]
+    if progress.every_task_failed:
+        reason = every_task_failed_reason(progress.tasks_failed, await tx.first_task_error(sweep_id))
+        finished_at = await tx.finish(sweep_id, SweepStatus.FAILED, failure_reason=reason)
+        announcement = _announcement(
+            SweepFailed(sweep_id=sweep_id, reason=reason), "sweep.failed", cause, finished_at
+        )
+    else:
+        finished_at = await tx.finish(sweep_id, SweepStatus.COMPLETED)
+        completed = SweepCompleted(
+            sweep_id=sweep_id,
+            name=progress.name,
+            task_count=progress.task_count or 0,
+            backtest_count=progress.backtest_count or 0,
+            failed_task_count=progress.tasks_failed,
+            completed_at=finished_at,
+            best=await tx.best_result(sweep_id),
+        )
+        announcement = _announcement(completed, "sweep.completed", cause, finished_at)
+    await tx.add_to_outbox(SWEEPS_LIFECYCLE, sweep_id, announcement)
+    return True
+
+
+def _announcement(data: Any, kind: str, cause: Envelope[Any], at: datetime) -> Envelope[Any]:
+    """Deterministic id and time: a replay writes the same outbox row as the live projection."""
+    return envelope(
+        data,
+        id=ids.event_id(data.sweep_id, kind),
         source=EVENT_SOURCE,
-        subject=sweep_id,
+        subject=data.sweep_id,
         correlation_id=cause.correlation_id,
         causation_id=cause.id,
-        time=completed_at,
+        time=at,
     )
-    await tx.add_to_outbox(SWEEPS_LIFECYCLE, sweep_id, announcement)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from zixly_aggregator.domain.model import SweepProgress
+from zixly_aggregator.domain.model import SweepProgress, SweepStatus
 from zixly_contracts.envelope import Envelope
 from zixly_contracts.events import (
     BacktestBatchCompleted,
@@ -32,8 +32,12 @@ class ProjectionTransaction(Protocol):
     async def fail(self, sweep_id: str, at: datetime, reason: str) -> None:
         """Mark the sweep failed, unless it already completed or failed."""
 
-    async def complete(self, sweep_id: str) -> datetime:
-        """Mark the sweep completed; return its completion time: its latest plan or result event's time."""
+    async def finish(self, sweep_id: str, status: SweepStatus, failure_reason: str | None = None) -> datetime:
+        """Mark the sweep completed or failed once every task reported; return when it finished: its
+        latest plan or result event's time."""
+
+    async def first_task_error(self, sweep_id: str) -> str | None:
+        """The error of the sweep's first failed task (by dataset, strategy, batch), if any."""
 
     async def progress(self, sweep_id: str) -> SweepProgress | None: ...
 
