@@ -10,7 +10,9 @@ own peak and nothing leaks between engines. Settings are the pinned ones of the 
 fill at the signal bar's close, whole units, 10,000 cash, no fees; each engine computes its full
 metric set. ``seconds`` is the median of ``--repeat`` warm runs (after one untimed warm-up), except
 for the cold-start lines, which time a whole fresh process: interpreter start, imports, data load,
-the first sweep and, for ``first_compile``, the numba compilation into an empty cache.
+the first sweep and, for ``first_compile``, the numba compilation into an empty cache. Those run in a
+fresh environment with the backtester service's dependencies only (``uv sync --no-dev --package
+zixly-backtester``), the set a replica's image holds.
 
 This is a benchmark, not a test: it asserts nothing.
 """
@@ -21,6 +23,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -230,9 +233,15 @@ def child(args: argparse.Namespace) -> None:
 # parent
 
 
-def spawn(kind: str, dataset: str, args: argparse.Namespace, env: dict[str, str] | None = None) -> dict:
+def spawn(
+    kind: str,
+    dataset: str,
+    args: argparse.Namespace,
+    env: dict[str, str] | None = None,
+    python: str = sys.executable,
+) -> dict:
     cmd = [
-        sys.executable,
+        python,
         str(Path(__file__).resolve()),
         "--child",
         kind,
@@ -254,6 +263,19 @@ def spawn(kind: str, dataset: str, args: argparse.Namespace, env: dict[str, str]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     out["process_s"] = wall
     return out
+
+
+def service_python(env_dir: Path) -> str:
+    """The interpreter of a fresh environment holding what the backtester service installs, no more."""
+    uv = os.environ.get("UV") or shutil.which("uv")
+    cmd = [uv] if uv else [sys.executable, "-m", "uv"]
+    subprocess.run(
+        [*cmd, "sync", "--frozen", "--no-dev", "--package", "zixly-backtester", "--quiet"],
+        cwd=ROOT,
+        env={**os.environ, "UV_PROJECT_ENVIRONMENT": str(env_dir)},
+        check=True,
+    )
+    return str(env_dir / "bin" / "python")
 
 
 def report(engine: str, dataset: str, out: dict, **extra: object) -> dict:
@@ -300,14 +322,17 @@ def parent(args: argparse.Namespace) -> None:
             row = report(engine, dataset, out, **extra)
             if engine == "zixly" and "bar_evals_per_s" in row:
                 ours[dataset] = float(row["bar_evals_per_s"])  # type: ignore[arg-type]
-    # cold start: a fresh process with an empty numba cache (first-ever compile), then with a warm one.
-    # Python may write bytecode here, as a built image has it (with PYTHONDONTWRITEBYTECODE every
+    # cold start: a fresh process with an empty numba cache (first-ever compile), then with a warm one,
+    # in the backtester service's own environment (its dependencies only, as its image holds them: the
+    # development environment also holds scipy, for vectorbt, and numba imports scipy when present).
+    # Python may write bytecode there, as a built image has it (with PYTHONDONTWRITEBYTECODE every
     # process would recompile numba's own sources, about a second that no deployment pays)
-    with tempfile.TemporaryDirectory(prefix="zixly-bench-numba-") as cache:
-        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+    with tempfile.TemporaryDirectory(prefix="zixly-bench-cold-") as tmp:
+        python = service_python(Path(tmp) / "env")
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(Path(tmp) / "numba")}
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         for mode in ("first_compile", "warm_cache"):
-            out = spawn("cold", DATASETS[0], args, env=env)
+            out = spawn("cold", DATASETS[0], args, env=env, python=python)
             if "error" in out:
                 line(engine="zixly", mode=f"cold_start_{mode}", error=out["error"])
                 continue

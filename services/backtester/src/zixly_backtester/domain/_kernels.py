@@ -65,6 +65,7 @@ REASON_END = 3
 
 NS_PER_DAY = 86_400_000_000_000.0
 NONE = -2  # no pending order
+DD_MARGIN = 1.0 + 1e-9  # slack of the drawdown pre-check, far above any rounding of its product
 
 
 @njit(cache=True, nogil=True)
@@ -104,6 +105,16 @@ def _sign(a: float, b: float) -> int:
     if d < -tol:
         return -1
     return 0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _dd_watch(peak: float, mdd: float) -> float:
+    """An equity at or above this value cannot deepen the drawdown ``mdd`` below ``peak``: the drawdown
+    ``e / peak - 1`` (and its division) is computed only for equities under it. The slack factor makes
+    the pre-check conservative beyond every rounding, so the result is the same as dividing every bar."""
+    if peak > 0.0:
+        return peak * (1.0 + mdd) * DD_MARGIN
+    return math.inf
 
 
 # trade statistics accumulated per parameter set (slots of a small scratch array)
@@ -276,6 +287,7 @@ def simulate_batch(
         mdd_peak_i = 0
         mdd_end_i = -1
         mdd_open = False
+        dd_watch = _dd_watch(cash0, 0.0)
         for t in range(n):
             trad = tradable[t]
             # ---- 1. an order pending from the previous signal fills at this bar's open
@@ -432,12 +444,16 @@ def simulate_batch(
                     mdd_open = False
                 peak = e
                 peak_i = t
-            else:
+                dd_watch = _dd_watch(peak, mdd)
+            elif e < dd_watch:
+                # only an equity near or below the deepest drawdown so far can deepen it: the
+                # division runs for those bars alone (the margin covers every rounding of ``dd_watch``)
                 dd = e / peak - 1.0 if peak > 0.0 else -1.0
                 if dd < mdd:
                     mdd = dd
                     mdd_peak_i = peak_i
                     mdd_open = True
+                    dd_watch = _dd_watch(peak, mdd)
         # ---- metrics of this parameter set
         m = metrics_out[c]
         e_last = row[n - 1]
@@ -514,20 +530,45 @@ def _ratio_metrics(
         m[M_CALMAR] = np.nan
         return
     mean = excess_sum / n
-    v = 0.0
-    dsq = 0.0
+    # four interleaved partial sums (a fixed order, so still deterministic): the additions of one bar
+    # do not wait for those of the previous one
+    v0 = v1 = v2 = v3 = 0.0
+    d0 = d1 = d2 = d3 = 0.0
     first = rets[0]
-    constant = True
-    for t in range(n):
+    differs = False
+    n4 = n - n % 4
+    for t in range(0, n4, 4):
+        r0 = rets[t]
+        r1 = rets[t + 1]
+        r2 = rets[t + 2]
+        r3 = rets[t + 3]
+        q0 = r0 - rf_per_bar
+        q1 = r1 - rf_per_bar
+        q2 = r2 - rf_per_bar
+        q3 = r3 - rf_per_bar
+        v0 += (q0 - mean) * (q0 - mean)
+        v1 += (q1 - mean) * (q1 - mean)
+        v2 += (q2 - mean) * (q2 - mean)
+        v3 += (q3 - mean) * (q3 - mean)
+        n0 = q0 if q0 < 0.0 else 0.0
+        n1 = q1 if q1 < 0.0 else 0.0
+        n2 = q2 if q2 < 0.0 else 0.0
+        n3 = q3 if q3 < 0.0 else 0.0
+        d0 += n0 * n0
+        d1 += n1 * n1
+        d2 += n2 * n2
+        d3 += n3 * n3
+        differs |= (r0 != first) | (r1 != first) | (r2 != first) | (r3 != first)
+    for t in range(n4, n):
         r = rets[t]
         q = r - rf_per_bar
-        dq = q - mean
-        v += dq * dq
-        if q < 0.0:
-            dsq += q * q
-        if r != first:
-            constant = False
-    if constant:
+        v0 += (q - mean) * (q - mean)
+        nq = q if q < 0.0 else 0.0
+        d0 += nq * nq
+        differs |= r != first
+    v = (v0 + v1) + (v2 + v3)
+    dsq = (d0 + d1) + (d2 + d3)
+    if not differs:
         v = 0.0  # zero variance, exactly: the mean of equal numbers need not round back to them
     cagr = growth ** (ppy / n) - 1.0 if growth > 0.0 else -1.0
     m[M_CAGR] = cagr
