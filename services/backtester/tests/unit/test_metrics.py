@@ -158,3 +158,22 @@ def test_no_trades_with_a_risk_free_rate_has_null_sharpe() -> None:
     assert m["annual_volatility"] == 0.0
     assert m["sortino"] == pytest.approx(-math.sqrt(252), rel=1e-12)  # mean(-rf/P) / (rf/P) · √P
     assert mx.sharpe(np.zeros(5), 0.03, 252) is None
+
+
+def test_kernel_drawdown_equals_the_definition_bit_for_bit() -> None:
+    """The kernel divides only for equities that can deepen the drawdown; the result must still be the
+    drawdown of every bar, to the last bit (random walks, long and short, deep losses included)."""
+    rng = np.random.default_rng(7)
+    n = 600
+    close = 100.0 * np.cumprod(1.0 + rng.normal(0.0, 0.03, n))
+    bars = Bars.from_arrays(close=close)
+    flags = rng.choice(np.array([0, 1, 2, 4, 8]), size=(200, n), p=[0.8, 0.05, 0.05, 0.05, 0.05])
+    settings = ExecutionSettings(fill="close", direction="long_short", fee_bps=30)
+    result = run_signals(bars, flags, settings)
+    deepest = 0.0
+    for i, m in enumerate(result.metrics):
+        mdd, peak, end = mx.max_drawdown(result.equity[i], settings.cash)
+        assert m["max_drawdown"] == mdd
+        assert m["max_drawdown_bars"] == (end - peak if mdd < 0 else 0)
+        deepest = min(deepest, mdd)
+    assert deepest < -0.6  # the walks reach deep drawdowns, where the pre-check matters most
