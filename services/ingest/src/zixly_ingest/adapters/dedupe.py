@@ -96,6 +96,10 @@ DELETE FROM ingest.deliveries WHERE ctid = ANY(ARRAY(
       AND (published_at IS NOT NULL OR lease_until < clock_timestamp())
     LIMIT 5000))
 """
+#: Plan every statement for its actual batch and table size. A cached generic plan is made once, for a
+#: table as small as it was then (joins through a sequential scan), and the table only grows since: every
+#: batch would scan the whole retention window.
+PLANNING = {"plan_cache_mode": "force_custom_plan"}
 _TROUBLE = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
@@ -200,6 +204,7 @@ class PostgresDedupeStore:
                     timeout=5,
                     command_timeout=self._timeout_s * 2,
                     reset=_no_reset,
+                    server_settings=PLANNING,
                 )
                 try:
                     async with pool.acquire() as conn, conn.transaction():
@@ -213,7 +218,7 @@ class PostgresDedupeStore:
                         timeout=5,
                         command_timeout=self._timeout_s * 2,
                         reset=_no_reset,
-                        server_settings={"synchronous_commit": "off"},
+                        server_settings={**PLANNING, "synchronous_commit": "off"},
                     )
                 except BaseException:
                     await pool.close()
