@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from faststream.exceptions import IncorrectState
 from faststream.kafka import KafkaBroker
 
 from zixly_contracts.envelope import CONTENT_TYPE, Envelope, encode
@@ -45,14 +46,33 @@ class KafkaEventPublisher:
             )
             for topic, model in (documented or {}).items()
         }
+        self._partition_counts: dict[str, int] = {}
 
-    async def publish(self, topic: str, event: Envelope[Any], key: str) -> None:
+    async def publish(self, topic: str, event: Envelope[Any], key: str, *, slot: int | None = None) -> None:
+        """``slot`` places the event on partition ``slot mod partitions``; without it the key's hash does."""
         headers = {"content-type": CONTENT_TYPE}
+        partition = None
+        if slot is not None:
+            count = await self.partition_count(topic)
+            partition = None if count is None else slot % count
         publisher = self._publishers.get(topic)
         if publisher is not None:
-            await publisher.publish(encode(event), key=key.encode(), headers=headers)
+            await publisher.publish(encode(event), key=key.encode(), partition=partition, headers=headers)
         else:
-            await self._broker.publish(encode(event), topic, key=key.encode(), headers=headers)
+            await self._broker.publish(
+                encode(event), topic, key=key.encode(), partition=partition, headers=headers
+            )
+
+    async def partition_count(self, topic: str) -> int | None:
+        """The topic's partitions, asked once from the broker; None under FastStream's in-memory broker."""
+        if topic not in self._partition_counts:
+            try:
+                admin = self._broker.config.admin_client
+            except IncorrectState:
+                return None
+            described = await admin.describe_topics([topic])
+            self._partition_counts[topic] = len(described[0]["partitions"])
+        return self._partition_counts[topic]
 
 
 def _describe(model: Any) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from zixly_backtester.domain.planning import PlanningError, plan_sweep
+from zixly_backtester.domain.planning import PlanningError, plan_sweep, task_slot
 from zixly_contracts import ids
 from zixly_contracts.events import SweepRequested
 from zixly_contracts.sweep_spec import SweepSpec
@@ -84,3 +84,27 @@ def test_the_backtest_limit_counts_every_dataset():
     two = [{"symbol": "GOOG_1d", "periods_per_year": 252}, {"symbol": "SPX_1d", "periods_per_year": 252}]
     with pytest.raises(PlanningError, match="expands to 14 backtests; the limit is 13"):
         plan_sweep(request([SMA], datasets=two), batch_size=10, max_backtests=13)
+
+
+@pytest.mark.parametrize("replicas", [1, 2, 4, 8, 16, 32])
+def test_every_replica_count_dividing_the_partitions_gets_an_equal_share_of_every_dataset(replicas):
+    datasets = [{"symbol": s, "periods_per_year": 252} for s in ("MSFT_1d", "SPX_1d", "IXIC_1d", "GOOG_1d")]
+    grid = {"name": "sma_cross", "grid": {"fast": {"start": 2, "stop": 100, "step": 2}, "slow": [50, 200]}}
+    plan = plan_sweep(request([grid], datasets), batch_size=4, max_backtests=10_000)
+    partitions = 32
+    share: dict[tuple[str, int], int] = {}
+    for index, task in enumerate(plan.tasks):
+        # aiokafka's round-robin assignor: partition p of the task topic goes to member p mod replicas.
+        member = task_slot("s1", index) % partitions % replicas
+        key = (task.dataset.symbol, member)
+        share[key] = share.get(key, 0) + 1
+    for dataset in datasets:
+        counts = [share.get((dataset["symbol"], m), 0) for m in range(replicas)]
+        assert sum(counts) == 26  # 50 fast x 2 slow values in batches of 4 (25), + buy-and-hold
+        assert max(counts) - min(counts) <= 1, (dataset["symbol"], counts)
+
+
+def test_task_slots_are_consecutive_from_a_point_set_by_the_sweep_id():
+    assert [task_slot("s1", i) - task_slot("s1", 0) for i in range(3)] == [0, 1, 2]
+    assert task_slot("s1", 0) == 336_935_152  # crc32: the same on every replica and every run
+    assert task_slot("s1", 0) % 32 != task_slot("s2", 0) % 32

@@ -9,7 +9,7 @@ from typing import Any
 from zixly_backtester.domain.bars import BarsError
 from zixly_backtester.domain.engine import ExecutionSettings, run_batch
 from zixly_backtester.domain.errors import DatasetNotFound
-from zixly_backtester.domain.planning import PlanningError, plan_sweep
+from zixly_backtester.domain.planning import PlanningError, plan_sweep, task_slot
 from zixly_backtester.service_layer.ports import ArtifactStore, DatasetSource, EventPublisher
 from zixly_contracts import ids
 from zixly_contracts.envelope import Envelope, envelope
@@ -75,9 +75,12 @@ async def plan(
         _child(request, result.planned, kind="sweep.planned", subject_id=sweep.sweep_id),
         sweep.sweep_id,
     )
-    for task in result.tasks:
+    for index, task in enumerate(result.tasks):
         await publisher.publish(
-            BACKTESTS_TASKS, _child(request, task, kind="task", subject_id=task.task_id), task.task_id
+            BACKTESTS_TASKS,
+            _child(request, task, kind="task", subject_id=task.task_id),
+            task.task_id,
+            slot=task_slot(sweep.sweep_id, index),
         )
     return len(result.tasks)
 

@@ -36,5 +36,6 @@ class ArtifactStore(Protocol):
 
 
 class EventPublisher(Protocol):
-    async def publish(self, topic: str, event: Envelope[Any], key: str) -> None:
-        """Return only once the broker acknowledged the event."""
+    async def publish(self, topic: str, event: Envelope[Any], key: str, *, slot: int | None = None) -> None:
+        """Return only once the broker acknowledged the event. ``slot`` places it on partition
+        ``slot mod partitions`` of the topic; without it the key's hash picks the partition."""
