@@ -8,9 +8,10 @@ Prints JSON lines:
   from the sweep's plan to its last result (the event times the backtesters wrote, so a slower
   projection downstream does not count); ``end_to_end_s`` from posting the request to the completed
   read model. Task durations (p50/p99) are what ``max_poll_interval_ms`` must stay far above.
-- one per simulated replica count 1–32: the planned tasks of the same sweep hashed onto the partitions
-  of ``backtests.tasks`` as the producer does (murmur2 of the task id), the partitions handed out as
-  aiokafka's round-robin assignor does, and the spread: max and mean tasks per replica.
+- one per simulated replica count 1–32: the planned tasks of the same sweep placed on the partitions
+  of ``backtests.tasks`` as the planner does (``task_slot``: round-robin from a point set by the sweep
+  id), the partitions handed out as aiokafka's round-robin assignor does, and the spread: max and mean
+  tasks per replica.
 
 The stack is the embedded one (Tansu, PostgreSQL from ``ZIXLY_DATABASE_URL`` or embedded, a folder),
 started once per replica count; a warm-up sweep first, so that numba's compile is not measured.
@@ -30,12 +31,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from aiokafka.partitioner import DefaultPartitioner
+import psutil
 
 from zixly.infrastructure import free_port
 from zixly.pipeline import query, submit, wait_for_sweep
-from zixly.stack import StackConfig, running_stack
-from zixly_backtester.domain.planning import plan_sweep
+from zixly.stack import RunningStack, StackConfig, running_stack
+from zixly_backtester.domain.planning import plan_sweep, task_slot
 from zixly_contracts import ids
 from zixly_contracts.events import SweepRequested
 from zixly_contracts.sweep_spec import SweepSpec
@@ -71,6 +72,40 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def cpu_seconds(processes: dict[str, list[psutil.Process]]) -> dict[str, float]:
+    """User + system CPU seconds used so far by each role's processes (gone processes count 0)."""
+    used: dict[str, float] = {}
+    for role, members in processes.items():
+        total = 0.0
+        for process in members:
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        used[role] = total
+    return used
+
+
+def roles(stack: RunningStack, pgdata: Path) -> dict[str, list[psutil.Process]]:
+    """The processes of the stack by role; PostgreSQL's are its postmaster and its backends."""
+    found: dict[str, list[psutil.Process]] = {
+        "backtesters": [],
+        "aggregator": [],
+        "kafka": [],
+        "postgres": [],
+    }
+    for child in stack.processes.children:
+        role = "backtesters" if child.name.startswith("backtester") else child.name
+        if role in found:
+            process = psutil.Process(child.process.pid)
+            found[role] += [process, *process.children(recursive=True)]
+    for process in psutil.process_iter(["cmdline"]):
+        if str(pgdata) in " ".join(process.info["cmdline"] or []):
+            found["postgres"] += [process, *process.children(recursive=True)]
+    return found
+
+
 def measure(replicas: int, home: Path) -> dict[str, Any]:
     config = StackConfig(
         home=home,
@@ -85,10 +120,13 @@ def measure(replicas: int, home: Path) -> dict[str, Any]:
         for i in range(replicas):  # every replica compiles its kernels once (then cached on disk)
             warm = asyncio.run(submit(stack.bootstrap_servers, WARM_UP, f"warm-{replicas}-{i}"))
             wait_for_sweep(stack.database_url, warm, timeout_s=600)
+        processes = roles(stack, home / "pgdata")
+        cpu_before = cpu_seconds(processes)
         started = time.monotonic()
         sweep_id = asyncio.run(submit(stack.bootstrap_servers, SPEC, f"bench-{replicas}-{time.time_ns()}"))
         state = wait_for_sweep(stack.database_url, sweep_id, timeout_s=1800)
         end_to_end = time.monotonic() - started
+        cpu_after = cpu_seconds(processes)
         rows = asyncio.run(
             query(
                 stack.database_url,
@@ -111,22 +149,26 @@ def measure(replicas: int, home: Path) -> dict[str, Any]:
         "task_ms_p50": round(percentile(durations, 0.5), 1),
         "task_ms_p99": round(percentile(durations, 0.99), 1),
         "task_ms_max": round(max(durations), 1),
+        # CPU used from the request to the completed read model (a PostgreSQL given by
+        # ZIXLY_DATABASE_URL is not counted), and per backtest: what the two cores are spent on.
+        "cpu_s": {role: round(cpu_after[role] - cpu_before[role], 2) for role in processes},
+        "cpu_ms_per_backtest": {
+            role: round(1000 * (cpu_after[role] - cpu_before[role]) / state.backtests_done, 3)
+            for role in processes
+        },
     }
 
 
 def spread(max_replicas: int = 32) -> list[dict[str, Any]]:
-    """Tasks per replica for 1…max_replicas members, as the producer and the assignor place them."""
+    """Tasks per replica for 1…max_replicas members, as the planner and the assignor place them."""
     partitions = next(t.partitions for t in all_topics() if t.name == BACKTESTS_TASKS)
     sweep_id = ids.sweep_id("cli", "bench-spread")
     request = SweepRequested(
         sweep_id=sweep_id, source="cli", webhook_id="bench-spread", spec=SweepSpec.model_validate(SPEC)
     )
     plan = plan_sweep(request, batch_size=256, max_backtests=10_000_000)
-    partitioner = DefaultPartitioner()
     all_partitions = list(range(partitions))
-    per_partition = Counter(
-        partitioner(t.task_id.encode(), all_partitions, all_partitions) for t in plan.tasks
-    )
+    per_partition = Counter(task_slot(sweep_id, i) % partitions for i in range(len(plan.tasks)))
     lines = []
     for n in range(1, max_replicas + 1):
         # RoundRobin over sorted partitions and sorted members: partition p goes to member p % n.
