@@ -94,6 +94,7 @@ def roles(stack: RunningStack, pgdata: Path) -> dict[str, list[psutil.Process]]:
         "aggregator": [],
         "kafka": [],
         "postgres": [],
+        "bench": [psutil.Process()],  # this script: submitting and polling the read model
     }
     for child in stack.processes.children:
         role = "backtesters" if child.name.startswith("backtester") else child.name
