@@ -290,7 +290,9 @@ def simulate_batch(
         dd_watch = _dd_watch(cash0, 0.0)
         for t in range(n):
             trad = tradable[t]
-            # ---- 1. an order pending from the previous signal fills at this bar's open
+            # ---- 1. an order pending from the previous signal fills at this bar's open (written out
+            # here and in step 4: one shared inline helper returning the nine state values measured
+            # 3-6 % slower on the benchmark grid)
             if pending != NONE and trad and not fill_close:
                 tgt = pending
                 pending = NONE
