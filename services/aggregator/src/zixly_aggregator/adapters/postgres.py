@@ -120,9 +120,9 @@ class PostgresProjectionTransaction:
             )
         )
 
-    async def record_planned(self, event: SweepPlanned, at: datetime) -> None:
+    async def record_planned(self, event: SweepPlanned, at: datetime) -> SweepProgress:
         await self._ensure_sweep(event.sweep_id, at)
-        await self._conn.execute(
+        planned = await self._conn.execute(
             update(sweeps)
             .where(sweeps.c.sweep_id == event.sweep_id)
             .values(
@@ -135,7 +135,9 @@ class PostgresProjectionTransaction:
                 updated_at=_latest(at),
                 status=_unless_final(SweepStatus.RUNNING),
             )
+            .returning(*PROGRESS_COLUMNS)
         )
+        return _progress(planned.one())
 
     async def _record_task(self, values: dict[str, Any]) -> bool:
         inserted = await self._conn.execute(
@@ -143,8 +145,9 @@ class PostgresProjectionTransaction:
         )
         return inserted.first() is not None
 
-    async def record_completed_task(self, event: BacktestBatchCompleted, at: datetime) -> bool:
-        await self._ensure_sweep(event.sweep_id, at)
+    async def record_completed_task(
+        self, event: BacktestBatchCompleted, at: datetime
+    ) -> SweepProgress | None:
         fresh = await self._record_task(
             {
                 "task_id": event.task_id,
@@ -162,25 +165,20 @@ class PostgresProjectionTransaction:
             }
         )
         if not fresh:
-            return False
+            return None
         if event.results:
             # One statement for every row, the columns sent as arrays (asyncpg, binary), in this
             # transaction: a multi-row VALUES would be compiled anew for each event.
             await self._conn.exec_driver_sql(INSERT_RESULTS, result_rows(event))
-        await self._conn.execute(
-            update(sweeps)
-            .where(sweeps.c.sweep_id == event.sweep_id)
-            .values(
-                tasks_done=sweeps.c.tasks_done + 1,
-                backtests_done=sweeps.c.backtests_done + len(event.results),
-                status=_unless_final(SweepStatus.RUNNING),
-                updated_at=_latest(at),
-            )
+        return await self._count_task(
+            event.sweep_id,
+            at,
+            tasks_done=1,
+            backtests_done=len(event.results),
+            status=SweepStatus.RUNNING,
         )
-        return True
 
-    async def record_failed_task(self, event: BacktestBatchFailed, at: datetime) -> bool:
-        await self._ensure_sweep(event.sweep_id, at)
+    async def record_failed_task(self, event: BacktestBatchFailed, at: datetime) -> SweepProgress | None:
         fresh = await self._record_task(
             {
                 "task_id": event.task_id,
@@ -194,13 +192,27 @@ class PostgresProjectionTransaction:
                 "recorded_at": at,
             }
         )
-        if fresh:
-            await self._conn.execute(
-                update(sweeps)
-                .where(sweeps.c.sweep_id == event.sweep_id)
-                .values(tasks_failed=sweeps.c.tasks_failed + 1, updated_at=_latest(at))
-            )
-        return fresh
+        if not fresh:
+            return None
+        return await self._count_task(event.sweep_id, at, tasks_failed=1)
+
+    async def _count_task(
+        self, sweep_id: str, at: datetime, *, status: SweepStatus | None = None, **added: int
+    ) -> SweepProgress:
+        """Add a reported task to its sweep (created if its plan is not read yet) in one upsert that
+        locks the row and returns the progress: concurrent last tasks see each other's counts."""
+        upsert = insert(sweeps).values(
+            sweep_id=sweep_id, status=(status or SweepStatus.REQUESTED).value, updated_at=at, **added
+        )
+        changes: dict[str, Any] = {name: sweeps.c[name] + value for name, value in added.items()}
+        if status is not None:
+            changes["status"] = _unless_final(status)
+        row = await self._conn.execute(
+            upsert.on_conflict_do_update(
+                index_elements=[sweeps.c.sweep_id], set_={**changes, "updated_at": _latest(at)}
+            ).returning(*PROGRESS_COLUMNS)
+        )
+        return _progress(row.one())
 
     async def fail(self, sweep_id: str, at: datetime, reason: str) -> None:
         await self._ensure_sweep(sweep_id, at)
@@ -242,22 +254,6 @@ class PostgresProjectionTransaction:
         ).scalar_one_or_none()
         return error
 
-    async def progress(self, sweep_id: str) -> SweepProgress | None:
-        row = (
-            await self._conn.execute(select(sweeps).where(sweeps.c.sweep_id == sweep_id).with_for_update())
-        ).first()
-        if row is None:
-            return None
-        return SweepProgress(
-            sweep_id=row.sweep_id,
-            name=row.name,
-            status=SweepStatus(row.status),
-            task_count=row.task_count,
-            backtest_count=row.backtest_count,
-            tasks_done=row.tasks_done,
-            tasks_failed=row.tasks_failed,
-        )
-
     async def best_result(self, sweep_id: str) -> BacktestResultRef | None:
         row = (
             await self._conn.execute(
@@ -291,6 +287,29 @@ class PostgresProjectionTransaction:
             .values(event_id=event.id, topic=topic, key=key, payload=encode(event), created_at=event.time)
             .on_conflict_do_nothing()
         )
+
+
+PROGRESS_COLUMNS = (
+    sweeps.c.sweep_id,
+    sweeps.c.name,
+    sweeps.c.status,
+    sweeps.c.task_count,
+    sweeps.c.backtest_count,
+    sweeps.c.tasks_done,
+    sweeps.c.tasks_failed,
+)
+
+
+def _progress(row: Any) -> SweepProgress:
+    return SweepProgress(
+        sweep_id=row.sweep_id,
+        name=row.name,
+        status=SweepStatus(row.status),
+        task_count=row.task_count,
+        backtest_count=row.backtest_count,
+        tasks_done=row.tasks_done,
+        tasks_failed=row.tasks_failed,
+    )
 
 
 def _latest(at: datetime) -> Any:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from zixly_aggregator.domain.model import SweepStatus, every_task_failed_reason
+from zixly_aggregator.domain.model import SweepProgress, SweepStatus, every_task_failed_reason
 from zixly_aggregator.service_layer.ports import Outbox, ProjectionStore, ProjectionTransaction
 from zixly_contracts import ids
 from zixly_contracts.envelope import Envelope, envelope
@@ -43,14 +43,14 @@ async def project(event: Envelope[Any], *, store: ProjectionStore, outbox: Outbo
         if isinstance(data, SweepRequested):
             await tx.record_requested(data, event.correlation_id, at)
         elif isinstance(data, SweepPlanned):
-            await tx.record_planned(data, at)
-            announced = await _announce_if_finished(tx, event, data.sweep_id)
+            progress = await tx.record_planned(data, at)
+            announced = await _announce_if_finished(tx, event, progress)
         elif isinstance(data, BacktestBatchCompleted):
-            if await tx.record_completed_task(data, at):
-                announced = await _announce_if_finished(tx, event, data.sweep_id)
+            if progress := await tx.record_completed_task(data, at):
+                announced = await _announce_if_finished(tx, event, progress)
         elif isinstance(data, BacktestBatchFailed):
-            if await tx.record_failed_task(data, at):
-                announced = await _announce_if_finished(tx, event, data.sweep_id)
+            if progress := await tx.record_failed_task(data, at):
+                announced = await _announce_if_finished(tx, event, progress)
         elif isinstance(data, SweepFailed) and event.source != EVENT_SOURCE:
             await tx.fail(data.sweep_id, at, reason=data.reason)
         # This service's own announcements (SweepCompleted; SweepFailed when every task failed) were
@@ -61,14 +61,16 @@ async def project(event: Envelope[Any], *, store: ProjectionStore, outbox: Outbo
     return True
 
 
-async def _announce_if_finished(tx: ProjectionTransaction, cause: Envelope[Any], sweep_id: str) -> bool:
+async def _announce_if_finished(
+    tx: ProjectionTransaction, cause: Envelope[Any], progress: SweepProgress
+) -> bool:
     """Once every planned task reported: mark the sweep finished and announce it. True if announced.
 
     ``completed`` (with ``failed_task_count``) if any task succeeded; ``failed`` if every task failed.
     """
-    progress = await tx.progress(sweep_id)
-    if progress is None or not progress.is_complete:
+    if not progress.is_complete:
         return False
+    sweep_id = progress.sweep_id
     announcement: Envelope[Any]
     if progress.every_task_failed:
         reason = every_task_failed_reason(progress.tasks_failed, await tx.first_task_error(sweep_id))

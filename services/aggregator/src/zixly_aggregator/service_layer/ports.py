@@ -22,12 +22,17 @@ class ProjectionTransaction(Protocol):
 
     async def record_requested(self, event: SweepRequested, correlation_id: str, at: datetime) -> None: ...
 
-    async def record_planned(self, event: SweepPlanned, at: datetime) -> None: ...
+    async def record_planned(self, event: SweepPlanned, at: datetime) -> SweepProgress:
+        """Record the plan; return the sweep's progress, its row locked until the commit."""
 
-    async def record_completed_task(self, event: BacktestBatchCompleted, at: datetime) -> bool:
-        """Insert the task and its result rows; False if the task was already recorded."""
+    async def record_completed_task(
+        self, event: BacktestBatchCompleted, at: datetime
+    ) -> SweepProgress | None:
+        """Insert the task and its result rows; return the sweep's progress (locked), or None if the
+        task was already recorded."""
 
-    async def record_failed_task(self, event: BacktestBatchFailed, at: datetime) -> bool: ...
+    async def record_failed_task(self, event: BacktestBatchFailed, at: datetime) -> SweepProgress | None:
+        """As :meth:`record_completed_task`, for a task that failed."""
 
     async def fail(self, sweep_id: str, at: datetime, reason: str) -> None:
         """Mark the sweep failed, unless it already completed or failed."""
@@ -38,8 +43,6 @@ class ProjectionTransaction(Protocol):
 
     async def first_task_error(self, sweep_id: str) -> str | None:
         """The error of the sweep's first failed task (by dataset, strategy, batch), if any."""
-
-    async def progress(self, sweep_id: str) -> SweepProgress | None: ...
 
     async def best_result(self, sweep_id: str) -> BacktestResultRef | None: ...
 
