@@ -98,7 +98,7 @@ def test_size_guard() -> None:
         grid={
             "fast": Range(start=2, stop=1000, step=1),
             "slow": Range(start=2, stop=1000, step=1),
-            "signal": Range(start=1, stop=1000, step=1),
+            "signal": Range(start=2, stop=1000, step=1),
         },
     )
     with pytest.raises(GridTooLarge, match="before constraints"):

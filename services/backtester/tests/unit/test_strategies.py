@@ -60,6 +60,7 @@ def test_validate_params_fills_defaults_and_coerces() -> None:
         ("sma_cross", {"fast": True}, "must be a number"),
         ("sma_cross", {"fats": 3}, "no parameter"),
         ("macd", {"fast": 30, "slow": 26}, "must be below"),
+        ("macd", {"signal": 1}, r"macd.signal = 1 is outside \[2, 1000\]"),
         ("rsi_reversion", {"lower": 80}, "must be below"),
         ("bollinger_breakout", {"k": 0}, "outside"),
     ],

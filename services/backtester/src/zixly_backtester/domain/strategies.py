@@ -372,7 +372,14 @@ STRATEGIES: dict[str, StrategyDef] = {
             params=(
                 ParamDef("fast", "int", 2, 1_000, 12, "bars of the fast EMA"),
                 ParamDef("slow", "int", 2, 1_000, 26, "bars of the slow EMA"),
-                ParamDef("signal", "int", 1, 1_000, 9, "bars of the signal line EMA"),
+                ParamDef(
+                    "signal",
+                    "int",
+                    2,
+                    1_000,
+                    9,
+                    "bars of the signal line EMA (one bar would be the MACD line)",
+                ),
             ),
             plan=_macd_plan,
             requires=(("fast", "<", "slow"),),
