@@ -124,3 +124,36 @@ async def test_a_1_mb_body_under_a_25_mb_cap_is_accepted_and_kept_verbatim(
     [received] = correlated(await events_on(kafka_bootstrap, WEBHOOKS_RECEIVED), webhook_id)
     assert received.data.body.encode() == body
     assert len(correlated(await events_on(kafka_bootstrap, SWEEPS_REQUESTED), webhook_id)) == 1
+
+
+async def test_an_id_reused_for_another_body_is_409_across_replicas_and_restarts(
+    kafka_bootstrap: str, database_url: str
+) -> None:
+    webhook_id = new_id()
+    body = payload()
+    other = payload({**SPEC, "name": "another sweep"})
+    async with (
+        serving(real_app(kafka_bootstrap, database_url)) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as client,
+    ):
+        await until_ready(client)
+        first = await client.post(URL, content=body, headers=signed(body, webhook_id=webhook_id))
+    # Another replica, started afresh: only the record in PostgreSQL remembers the first body.
+    async with (
+        serving(real_app(kafka_bootstrap, database_url)) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as client,
+    ):
+        await until_ready(client)
+        reused = await client.post(URL, content=other, headers=signed(other, webhook_id=webhook_id))
+        again = await client.post(URL, content=body, headers=signed(body, webhook_id=webhook_id))
+    assert first.status_code == 202, first.text
+    assert reused.status_code == 409, reused.text
+    assert reused.headers["content-type"].startswith("application/problem+json")
+    problem = reused.json()
+    assert problem["type"].endswith("webhook-id-reused")
+    assert "different body" in problem["detail"]
+    assert "retry-after" not in reused.headers
+    assert (again.status_code, again.json()["status"]) == (202, "duplicate")
+    [requested] = correlated(await events_on(kafka_bootstrap, SWEEPS_REQUESTED), webhook_id)
+    assert requested.data.spec.name == SPEC["name"]
+    assert len(correlated(await events_on(kafka_bootstrap, WEBHOOKS_RECEIVED), webhook_id)) == 1
