@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, computed_field
+from pydantic import BaseModel, Field, computed_field
 
 from zixly_contracts.metrics import METRIC_NAMES
 
@@ -18,7 +18,11 @@ RANKABLE: dict[str, bool] = {
 class SweepView(BaseModel):
     sweep_id: str
     name: str
-    status: str
+    status: str = Field(
+        description="requested, running (planned), then completed (every task reported, at least one "
+        "succeeded; failures counted in tasks_failed) or failed (not plannable, or every task failed: "
+        "see failure_reason)"
+    )
     datasets: list[str] | None
     strategies: list[str] | None
     task_count: int | None
@@ -29,7 +33,7 @@ class SweepView(BaseModel):
     failure_reason: str | None
     requested_at: datetime | None
     planned_at: datetime | None
-    completed_at: datetime | None
+    completed_at: datetime | None = Field(description="when the last task reported (completed or failed)")
     updated_at: datetime
 
     @computed_field  # type: ignore[prop-decorator]
