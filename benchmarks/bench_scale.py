@@ -1,13 +1,17 @@
-"""Scale benchmark: one sweep with 1 and with 2 backtester replicas, and how tasks spread over 1–32 replicas.
+"""Scale benchmark: the same sweep with 1 and with 2 backtester replicas, and how tasks spread over 1–32.
 
-    make bench-scale            (or: uv run python benchmarks/bench_scale.py [--replicas 1 2] [--skip-run])
+    make bench-scale  (or: uv run python benchmarks/bench_scale.py [--replicas 1 2] [--repeat N] [--skip-run])
 
 Prints JSON lines:
 
 - one per replica count: ``{"replicas", "backtests", "seconds", "backtests_per_s", ...}``. ``seconds`` runs
   from the sweep's plan to its last result (the event times the backtesters wrote, so a slower
   projection downstream does not count); ``end_to_end_s`` from posting the request to the completed
-  read model. Task durations (p50/p99) are what ``max_poll_interval_ms`` must stay far above.
+  read model. The sweep runs ``--repeat`` times on each stack and the median is reported
+  (``seconds_each`` lists them all; one sweep takes a few seconds, so one hiccup moves a single sample).
+  ``cpu_ms_per_backtest`` is the CPU each role (backtesters, aggregator, kafka, postgres, this script)
+  spent per backtest: with two replicas on two cores, whatever is not backtesting caps the speed-up.
+  Task durations (p50/p99) are what ``max_poll_interval_ms`` must stay far above.
 - one per simulated replica count 1–32: the planned tasks of the same sweep placed on the partitions
   of ``backtests.tasks`` as the planner does (``task_slot``: round-robin from a point set by the sweep
   id), the partitions handed out as aiokafka's round-robin assignor does, and the spread: max and mean
@@ -107,7 +111,35 @@ def roles(stack: RunningStack, pgdata: Path) -> dict[str, list[psutil.Process]]:
     return found
 
 
-def measure(replicas: int, home: Path) -> dict[str, Any]:
+def run_sweep(stack: RunningStack, processes: dict[str, list[psutil.Process]], tag: str) -> dict[str, Any]:
+    """One measured sweep on a running stack: its seconds, task durations and CPU by role."""
+    cpu_before = cpu_seconds(processes)
+    started = time.monotonic()
+    sweep_id = asyncio.run(submit(stack.bootstrap_servers, SPEC, f"{tag}-{time.time_ns()}"))
+    state = wait_for_sweep(stack.database_url, sweep_id, timeout_s=1800)
+    end_to_end = time.monotonic() - started
+    cpu_after = cpu_seconds(processes)
+    rows = asyncio.run(
+        query(
+            stack.database_url,
+            "SELECT extract(epoch FROM max(t.recorded_at) - s.planned_at) AS seconds, "
+            "array_agg(t.duration_ms) AS durations, count(DISTINCT t.worker) AS workers "
+            "FROM tasks t JOIN sweeps s USING (sweep_id) WHERE sweep_id = :s GROUP BY s.planned_at",
+            s=sweep_id,
+        )
+    )[0]
+    return {
+        "state": state,
+        "seconds": float(rows["seconds"]),
+        "end_to_end_s": end_to_end,
+        "durations": [float(d) for d in rows["durations"]],
+        "workers": rows["workers"],
+        "cpu_s": {role: cpu_after[role] - cpu_before[role] for role in processes},
+    }
+
+
+def measure(replicas: int, home: Path, repeat: int) -> dict[str, Any]:
+    """``repeat`` sweeps on one stack; the median sweep's rate, and CPU summed over all of them."""
     config = StackConfig(
         home=home,
         kafka_port=free_port(),
@@ -122,40 +154,30 @@ def measure(replicas: int, home: Path) -> dict[str, Any]:
             warm = asyncio.run(submit(stack.bootstrap_servers, WARM_UP, f"warm-{replicas}-{i}"))
             wait_for_sweep(stack.database_url, warm, timeout_s=600)
         processes = roles(stack, home / "pgdata")
-        cpu_before = cpu_seconds(processes)
-        started = time.monotonic()
-        sweep_id = asyncio.run(submit(stack.bootstrap_servers, SPEC, f"bench-{replicas}-{time.time_ns()}"))
-        state = wait_for_sweep(stack.database_url, sweep_id, timeout_s=1800)
-        end_to_end = time.monotonic() - started
-        cpu_after = cpu_seconds(processes)
-        rows = asyncio.run(
-            query(
-                stack.database_url,
-                "SELECT extract(epoch FROM max(t.recorded_at) - s.planned_at) AS seconds, "
-                "array_agg(t.duration_ms) AS durations, count(DISTINCT t.worker) AS workers "
-                "FROM tasks t JOIN sweeps s USING (sweep_id) WHERE sweep_id = :s GROUP BY s.planned_at",
-                s=sweep_id,
-            )
-        )[0]
-    seconds = float(rows["seconds"])
-    durations = [float(d) for d in rows["durations"]]
+        runs = [run_sweep(stack, processes, f"bench-{replicas}-{i}") for i in range(repeat)]
+    backtests = runs[0]["state"].backtests_done
+    seconds = statistics.median(r["seconds"] for r in runs)
+    durations = [d for r in runs for d in r["durations"]]
+    all_backtests = sum(r["state"].backtests_done for r in runs)
     return {
         "replicas": replicas,
-        "backtests": state.backtests_done,
+        "backtests": backtests,
         "seconds": round(seconds, 3),
-        "backtests_per_s": round(state.backtests_done / seconds, 1),
-        "end_to_end_s": round(end_to_end, 3),
-        "tasks": state.task_count,
-        "workers_seen": rows["workers"],
+        "backtests_per_s": round(backtests / seconds, 1),
+        "seconds_each": [round(r["seconds"], 3) for r in runs],
+        "end_to_end_s": round(statistics.median(r["end_to_end_s"] for r in runs), 3),
+        "tasks": runs[0]["state"].task_count,
+        "workers_seen": min(r["workers"] for r in runs),
         "task_ms_p50": round(percentile(durations, 0.5), 1),
         "task_ms_p99": round(percentile(durations, 0.99), 1),
         "task_ms_max": round(max(durations), 1),
-        # CPU used from the request to the completed read model (a PostgreSQL given by
-        # ZIXLY_DATABASE_URL is not counted), and per backtest: what the two cores are spent on.
-        "cpu_s": {role: round(cpu_after[role] - cpu_before[role], 2) for role in processes},
+        # CPU used from each request to its completed read model, summed over the sweeps (a PostgreSQL
+        # given by ZIXLY_DATABASE_URL is not counted), per sweep and per backtest: where the cores went.
+        "cpu_s_per_sweep": {
+            role: round(sum(r["cpu_s"][role] for r in runs) / repeat, 2) for role in processes
+        },
         "cpu_ms_per_backtest": {
-            role: round(1000 * (cpu_after[role] - cpu_before[role]) / state.backtests_done, 3)
-            for role in processes
+            role: round(1000 * sum(r["cpu_s"][role] for r in runs) / all_backtests, 3) for role in processes
         },
     }
 
@@ -197,13 +219,16 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--replicas", type=int, nargs="*", default=[1, 2])
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="measured sweeps per replica count (the median is reported)"
+    )
     parser.add_argument("--skip-run", action="store_true", help="only the partition-spread simulation")
     args = parser.parse_args(argv)
     results = []
     if not args.skip_run:
         for n in args.replicas:
             with tempfile.TemporaryDirectory(prefix="zixly-bench-") as home:
-                result = measure(n, Path(home))
+                result = measure(n, Path(home), args.repeat)
             results.append(result)
             print(json.dumps(result), flush=True)
         if len(results) >= 2:
