@@ -155,3 +155,39 @@ def test_sweep_statistics(goog: Bars, goog_sweep: tuple) -> None:
         tiny, "sma_cross", [{"fast": 1, "slow": 2}, {"fast": 1, "slow": 3}], settings, small
     )
     assert "skipped" in stats["pbo"]
+
+
+def test_an_annual_rate_beyond_a_double_is_null_not_a_crash(goog: Bars) -> None:
+    sets = [{"fast": 5, "slow": 20}, {"fast": 10, "slow": 20}]
+    settings = ExecutionSettings(fill="close", units="whole", periods_per_year=1_000_000)
+    result = run_batch(goog, "sma_cross", sets, settings)
+    stats = of.sweep_statistics(goog, "sma_cross", sets, settings, result, walk_forward_folds=3)
+    assert stats["out_of_sample"]["in_sample"]["cagr"] is None  # +600 % over 1,504 bars, P = 10⁶
+    assert stats["walk_forward"]["oos_cagr"] is None
+    assert stats["walk_forward"]["oos_total_return"] > 0
+    assert result.metrics[0]["cagr"] is None  # the kernel's null for the same overflow
+
+
+def test_statistics_of_trials_that_cannot_be_told_apart_are_skipped_with_the_reason() -> None:
+    flat = Bars.from_arrays(close=np.full(300, 50.0))
+    sets = [{"fast": f, "slow": s} for f in (2, 3) for s in (5, 10)]
+    settings = ExecutionSettings(fill="close")
+    result = run_batch(flat, "sma_cross", sets, settings)
+    stats = of.sweep_statistics(flat, "sma_cross", sets, settings, result, walk_forward_folds=2)
+    assert stats["deflated_sharpe"] == {
+        "skipped": "the selected returns have no variance: their Sharpe ratio is undefined"
+    }
+    assert stats["pbo"] == {"skipped": "every trial has the same returns: there is no selection to judge"}
+
+
+def test_trials_without_a_sharpe_ratio_count_as_trials_but_not_in_its_variance() -> None:
+    rng = np.random.default_rng(3)
+    best = rng.normal(0.002, 0.01, 500)
+    srs = np.array([0.2, 0.1, 0.05, -0.03])
+    with_flat = np.concatenate([srs, [np.nan, np.nan]])
+    out = of.deflated_sharpe_ratio(best, with_flat)
+    assert out["trials"] == 6
+    assert out["trial_sharpe_variance"] == pytest.approx(float(np.var(srs, ddof=1)), rel=1e-15)
+    assert out["expected_max_sharpe_per_bar"] == pytest.approx(
+        of.expected_max_sharpe(6, float(np.var(srs, ddof=1))), rel=1e-15
+    )

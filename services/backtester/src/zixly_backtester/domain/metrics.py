@@ -66,12 +66,16 @@ def annual_volatility(returns: np.ndarray, periods_per_year: float = 252.0) -> f
 
 
 def cagr(growth: float, n_returns: int, periods_per_year: float = 252.0) -> float | None:
-    """(E_T / E_0)^(P / N) − 1, bar-based."""
+    """(E_T / E_0)^(P / N) − 1, bar-based; None where it is beyond a double (as the kernel's null)."""
     if n_returns < 2:
         return None
     if growth <= 0:
         return -1.0
-    return float(growth ** (periods_per_year / n_returns) - 1.0)
+    try:
+        value = float(growth ** (periods_per_year / n_returns) - 1.0)
+    except OverflowError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def max_drawdown(equity: np.ndarray, cash: float) -> tuple[float, int, int]:

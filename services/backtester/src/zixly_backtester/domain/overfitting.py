@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from zixly_backtester.domain.metrics import equity_metrics
+from zixly_backtester.domain.metrics import cagr, equity_metrics
 
 if TYPE_CHECKING:
     from zixly_backtester.domain.bars import Bars
@@ -50,13 +50,13 @@ def returns_matrix(equity: np.ndarray, cash: float, start: int = 0, stop: int | 
 
 
 def sharpe_per_bar(returns: np.ndarray, rf_per_bar: float = 0.0) -> np.ndarray:
-    """Row-wise per-bar Sharpe ratio (ddof=1); rows without variance get 0."""
+    """Row-wise per-bar Sharpe ratio (ddof=1); NaN (undefined) for rows without variance."""
     q = np.atleast_2d(returns) - rf_per_bar
     if q.shape[1] < 2:
-        return np.zeros(q.shape[0])
+        return np.full(q.shape[0], np.nan)
     sd = q.std(axis=1, ddof=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        sr = np.where(sd > 0, q.mean(axis=1) / sd, 0.0)
+        sr = np.where(sd > 0, q.mean(axis=1) / sd, np.nan)
     return sr
 
 
@@ -96,13 +96,21 @@ def deflated_sharpe_ratio(
     n_trials: int | None = None,
     rf_per_bar: float = 0.0,
 ) -> dict[str, float | int | None]:
-    """DSR of the selected strategy's per-bar returns against the Sharpe ratios of all trials."""
+    """DSR of the selected strategy's per-bar returns against the Sharpe ratios of all trials.
+
+    Trials whose Sharpe ratio is undefined (NaN: no variance, e.g. never in the market) still count as
+    trials (more trials deflate more), but not in the variance of the trials' Sharpe ratios. Raises
+    ValueError when the selected returns have no variance: their Sharpe ratio, and so the DSR, is undefined.
+    """
     r = np.asarray(best_returns, dtype=np.float64) - rf_per_bar
     srs = np.asarray(trial_sharpes, dtype=np.float64)
     n = int(n_trials if n_trials is not None else len(srs))
     t = len(r)
     sr = float(sharpe_per_bar(r[None, :])[0])
-    var = float(np.var(srs, ddof=1)) if len(srs) > 1 else 0.0
+    if math.isnan(sr):
+        raise ValueError("the selected returns have no variance: their Sharpe ratio is undefined")
+    defined = srs[~np.isnan(srs)]
+    var = float(np.var(defined, ddof=1)) if len(defined) > 1 else 0.0
     sr0 = expected_max_sharpe(n, var)
     skew, kurt = _moments(r)
     return {
@@ -149,6 +157,13 @@ def probability_of_backtest_overfitting(returns: np.ndarray, n_splits: int = 10)
     return cscv(sums, sq, np.diff(edges).astype(np.float64))
 
 
+def require_distinct_trials(sums: np.ndarray, sq: np.ndarray) -> None:
+    """CSCV judges a selection: among trials with identical returns every pick is the same, and the
+    tied ranks would read as overfitting (λ = 0). Raises ValueError then."""
+    if np.all(sums == sums[:1]) and np.all(sq == sq[:1]):
+        raise ValueError("every trial has the same returns: there is no selection to judge")
+
+
 def cscv_edges(n_bars: int, n_splits: int, n_trials: int) -> np.ndarray:
     if n_splits < 2 or n_splits % 2:
         raise ValueError("n_splits must be an even number >= 2")
@@ -169,6 +184,7 @@ def block_moments(returns: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, n
 
 def cscv(sums: np.ndarray, sq: np.ndarray, counts: np.ndarray) -> PBOResult:
     """CSCV from per-block moments (trials × blocks)."""
+    require_distinct_trials(sums, sq)
     n_trials, n_splits = sums.shape
 
     def sharpe_of(blocks: tuple[int, ...]) -> np.ndarray:
@@ -239,18 +255,18 @@ def segment_scores(
         elif metric == "total_return":
             s = growth - 1.0
         else:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                cagr = np.where(growth > 0, np.abs(growth) ** (periods_per_year / n) - 1.0, -1.0)
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                annual = np.where(growth > 0, np.abs(growth) ** (periods_per_year / n) - 1.0, -1.0)
             base_col = np.full((len(e), 1), cash) if start == 0 else e[:, start - 1 : start]
             seg = np.concatenate([base_col, e[:, start:stop]], axis=1)
             mdd = (seg / np.maximum.accumulate(seg, axis=1) - 1.0).min(axis=1)
             if metric == "cagr":
-                s = cagr
+                s = annual
             elif metric == "max_drawdown":
                 s = mdd
             else:
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    s = np.where(mdd < 0, cagr / -mdd, np.nan)
+                    s = np.where(mdd < 0, annual / -mdd, np.nan)
         out[a : a + _CHUNK] = s
     return out
 
@@ -350,7 +366,7 @@ def walk_forward(
         "selected_by": metric,
         "folds": reports,
         "oos_total_return": growth - 1.0,
-        "oos_cagr": growth ** (settings.periods_per_year / oos_bars) - 1.0 if growth > 0 else -1.0,
+        "oos_cagr": cagr(growth, oos_bars, settings.periods_per_year),
     }
 
 
@@ -378,9 +394,15 @@ def sweep_statistics(
             for a in range(0, len(equity), _CHUNK)
         ]
     )
-    best = int(np.argmax(srs))
-    dsr = deflated_sharpe_ratio(returns_matrix(equity[best : best + 1], settings.cash)[0], srs, rf_per_bar=rf)
-    out["deflated_sharpe"] = {"params": dict(param_sets[best]), **dsr}
+    best = 0 if np.all(np.isnan(srs)) else int(np.nanargmax(srs))
+
+    def dsr() -> dict[str, object]:
+        best_returns = returns_matrix(equity[best : best + 1], settings.cash)[0]
+        return {
+            "selected_by": "sharpe",
+            "params": dict(param_sets[best]),
+            **deflated_sharpe_ratio(best_returns, srs, rf_per_bar=rf),
+        }
 
     def pbo() -> dict[str, float | int | None]:
         edges = cscv_edges(equity.shape[1], pbo_splits, equity.shape[0])
@@ -390,9 +412,10 @@ def sweep_statistics(
         ]
         sums = np.concatenate([p[0] for p in parts])
         sq = np.concatenate([p[1] for p in parts])
-        return cscv(sums, sq, np.diff(edges).astype(np.float64)).as_dict()
+        return {"selected_by": "sharpe", **cscv(sums, sq, np.diff(edges).astype(np.float64)).as_dict()}
 
     for name, fn in (
+        ("deflated_sharpe", dsr),
         ("pbo", pbo),
         (
             "out_of_sample",
