@@ -142,3 +142,57 @@ def test_a_high_below_the_close_is_refused_with_its_row():
         BarsError, match="row 2: High 10.5 and Low 10.0 do not bound Open 11.0 and Close 11.0"
     ):
         Bars.from_frame(frame)
+
+
+def test_offsets_that_change_with_daylight_saving_are_utc_instants_in_csv_as_in_parquet(
+    tmp_path: Path,
+) -> None:
+    csv = (
+        "timestamp,Open,High,Low,Close,Volume\n"
+        "2004-08-19 16:00:00-04:00,1,1,1,1,0\n"
+        "2004-11-19 16:00:00-05:00,2,2,2,2,0\n"
+    )
+    from_csv = load_bars(csv.encode(), "csv")
+    assert [str(t) for t in from_csv.timestamps] == [
+        "2004-08-19T20:00:00.000000000",
+        "2004-11-19T21:00:00.000000000",
+    ]
+    pd.read_csv(io.StringIO(csv), parse_dates=["timestamp"]).to_parquet(tmp_path / "dst.parquet")
+    assert np.array_equal(load_bars(tmp_path / "dst.parquet").timestamps, from_csv.timestamps)
+
+
+@pytest.mark.parametrize(
+    ("second", "message"),
+    [
+        (
+            "19/08/2004",
+            'timestamps cannot be parsed: time data "19/08/2004" doesn\'t match format "%Y-%m-%d"',
+        ),
+        (
+            "2004-13-45",
+            'timestamps cannot be parsed: time data "2004-13-45" doesn\'t match format "%Y-%m-%d"',
+        ),
+    ],
+)
+def test_unparsable_timestamps_give_one_clean_line(second: str, message: str) -> None:
+    csv = f"timestamp,Open,High,Low,Close,Volume\n2004-08-18,1,1,1,1,0\n{second},1,1,1,1,0\n"
+    with pytest.raises(BarsError) as info:
+        load_bars(csv.encode(), "csv")
+    assert str(info.value) == message
+
+
+def test_parquet_is_recognised_by_its_content_and_by_any_case_of_its_suffix(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    df = pd.read_csv(data_dir / "BTCUSD_1M.csv")
+    for name in ("btc.csv", "btc.PARQUET", "btc"):
+        df.to_parquet(tmp_path / name)
+        assert len(load_bars(tmp_path / name)) == 156
+    assert len(load_bars((tmp_path / "btc").read_bytes())) == 156
+
+
+def test_a_path_that_is_not_a_regular_file(tmp_path: Path) -> None:
+    with pytest.raises(BarsError, match="^not a regular file: "):
+        load_bars(tmp_path)
+    with pytest.raises(BarsError, match="^no such file: "):
+        load_bars(tmp_path / "missing.csv")

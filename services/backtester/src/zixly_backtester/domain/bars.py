@@ -1,14 +1,16 @@
 """OHLCV bars: loading, validation and the in-memory form the engine reads.
 
 A dataset is a table with a ``timestamp`` column and ``Open, High, Low, Close, Volume`` (the case of
-the column names does not matter). Timestamps must be strictly increasing; prices must be finite
-unless the caller explicitly allows NaN bars (a NaN bar is one where the market did not trade: no
-order fills on it and valuation forward-fills the last price, DESIGN §6).
+the column names does not matter). Naive timestamps are taken as written; timestamps with a UTC
+offset or a zone become the UTC instants they name. Timestamps must be strictly increasing; prices
+must be finite unless the caller explicitly allows NaN bars (a NaN bar is one where the market did
+not trade: no order fills on it and valuation forward-fills the last price, DESIGN §6).
 """
 
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
 
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 MAX_BARS = 5_000_000
+PARQUET_MAGIC = b"PAR1"
 
 
 class BarsError(ValueError):
@@ -99,18 +102,7 @@ class Bars:
             raise BarsError(
                 "timestamps must be dates or date-times, not numbers (convert epoch values first)"
             )
-        try:
-            ts_idx = pd.DatetimeIndex(pd.to_datetime(raw_ts))
-        except (ValueError, TypeError) as exc:
-            first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise BarsError(f"timestamps cannot be parsed: {first_line}") from None
-        try:
-            ts_idx = ts_idx.as_unit("ns")
-        except (ValueError, OverflowError):
-            raise BarsError("timestamps must lie between 1677-09-22 and 2262-04-11") from None
-        if ts_idx.tz is not None:
-            ts_idx = ts_idx.tz_convert("UTC").tz_localize(None)
-        ts = ts_idx.to_numpy(dtype="datetime64[ns]")
+        ts = _parse_timestamps(raw_ts)
         cols = []
         for name in PRICE_COLUMNS:
             try:
@@ -184,6 +176,37 @@ def _validated(
     )
 
 
+def _parse_timestamps(raw: pd.Series) -> np.ndarray:
+    """Naive timestamps as written; timestamps with a UTC offset or zone as the UTC instants they name
+    (offsets may differ from row to row, as they do across daylight-saving changes)."""
+    import pandas as pd
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas' per-element fallback warning; a failure raises below
+        try:
+            try:
+                ts_idx = pd.DatetimeIndex(pd.to_datetime(raw))
+            except ValueError as exc:
+                if "Mixed timezones" not in str(exc):
+                    raise
+                ts_idx = pd.DatetimeIndex(pd.to_datetime(raw, utc=True))
+        except (ValueError, TypeError) as exc:
+            raise BarsError(f"timestamps cannot be parsed: {_first_sentence(exc)}") from None
+    try:
+        ts_idx = ts_idx.as_unit("ns")
+    except (ValueError, OverflowError):
+        raise BarsError("timestamps must lie between 1677-09-22 and 2262-04-11") from None
+    if ts_idx.tz is not None:
+        ts_idx = ts_idx.tz_convert("UTC").tz_localize(None)
+    return ts_idx.to_numpy(dtype="datetime64[ns]")
+
+
+def _first_sentence(exc: Exception) -> str:
+    """The cause in a parser's message, without its advice on calling the parser."""
+    text = str(exc).split("\n")[0].split(". You might want to try")[0].strip()
+    return text.rstrip(":;, ") or type(exc).__name__
+
+
 def _first(mask: np.ndarray) -> int:
     """1-based data row of the first True."""
     return int(np.argmax(mask)) + 1
@@ -197,21 +220,21 @@ def load_bars(
 ) -> Bars:
     """Load bars from a CSV or Parquet file path, or from the file's bytes.
 
-    ``fmt`` defaults to the file's extension (``.parquet``/``.pq`` → Parquet, else CSV).
+    ``fmt`` defaults to Parquet for a ``.parquet``/``.pq`` name (any case) or content that starts with
+    Parquet's magic bytes, else CSV.
     """
     import pandas as pd
 
+    handle: object = io.BytesIO(source) if isinstance(source, bytes) else Path(source)
+    if isinstance(handle, Path):
+        if not handle.exists():
+            raise BarsError(f"no such file: {handle}")
+        if not handle.is_file():
+            raise BarsError(f"not a regular file: {handle}")
     if fmt is None:
-        fmt = (
-            "parquet"
-            if isinstance(source, str | Path) and str(source).endswith((".parquet", ".pq"))
-            else "csv"
-        )
+        fmt = "parquet" if _looks_like_parquet(source) else "csv"
     if fmt not in ("csv", "parquet"):
         raise BarsError(f"unknown format {fmt!r}; use csv or parquet")
-    handle: object = io.BytesIO(source) if isinstance(source, bytes) else Path(source)
-    if isinstance(handle, Path) and not handle.is_file():
-        raise BarsError(f"no such file: {handle}")
     try:
         if fmt == "csv":
             df = pd.read_csv(handle)  # type: ignore[call-overload]
@@ -224,3 +247,13 @@ def load_bars(
     if isinstance(df.index, pd.DatetimeIndex) and "timestamp" not in {str(c).lower() for c in df.columns}:
         df = df.reset_index(names="timestamp")
     return Bars.from_frame(df, allow_nan=allow_nan)
+
+
+def _looks_like_parquet(source: str | Path | bytes) -> bool:
+    if isinstance(source, bytes):
+        return source[:4] == PARQUET_MAGIC
+    path = Path(source)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return True
+    with path.open("rb") as f:
+        return f.read(4) == PARQUET_MAGIC
