@@ -52,12 +52,13 @@ ENV PATH="/opt/zixly/venv/bin:${PATH}" \
     PYTHONDONTWRITEBYTECODE=1
 USER 10001:10001
 
-# The webhook receiver (HTTP).
+# The webhook receiver (HTTP); `migrate` applies its dedupe schema, `run` serves.
 FROM runtime AS service-ingest
 ENV ZIXLY_INGEST_HOST=0.0.0.0 \
     ZIXLY_INGEST_PORT=8080
 EXPOSE 8080
 ENTRYPOINT ["zixly-ingest"]
+CMD ["run"]
 
 # The sweep planner and the backtest workers (a Kafka consumer group). NUMBA_CACHE_DIR: numba caches
 # compiled kernels there; /tmp stays writable (an emptyDir in Kubernetes) when the root filesystem is

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -68,21 +69,39 @@ async def _execute_autocommit(url: str, sql: str) -> None:
         await engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def database_url(postgres_admin_url: str) -> Iterator[str]:
-    """A fresh, migrated database for this test module; dropped afterwards."""
-    name = f"zixly_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_execute_autocommit(postgres_admin_url, f'CREATE DATABASE "{name}"'))
-    url = _with_database(postgres_admin_url, name)
-    migrate = subprocess.run(
-        [str(Path(sys.executable).with_name("zixly-aggregator")), "migrate"],
-        env={**os.environ, "ZIXLY_DATABASE_URL": url, "ZIXLY_LOG_LEVEL": "WARNING"},
+def _migrate(service: str, database_url: str) -> None:
+    """``zixly-<service> migrate`` against ``database_url``, as the stack and the deployments run it."""
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name(f"zixly-{service}")), "migrate"],
+        env={**os.environ, "ZIXLY_DATABASE_URL": database_url, "ZIXLY_LOG_LEVEL": "WARNING"},
         capture_output=True,
         text=True,
         check=False,
     )
-    assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@contextmanager
+def _fresh_database(admin_url: str) -> Iterator[str]:
+    name = f"zixly_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_execute_autocommit(admin_url, f'CREATE DATABASE "{name}"'))
     try:
-        yield url
+        yield _with_database(admin_url, name)
     finally:
-        asyncio.run(_execute_autocommit(postgres_admin_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
+        asyncio.run(_execute_autocommit(admin_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def empty_database_url(postgres_admin_url: str) -> Iterator[str]:
+    """A fresh database for this test, no schema migrated; dropped afterwards."""
+    with _fresh_database(postgres_admin_url) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def database_url(postgres_admin_url: str) -> Iterator[str]:
+    """A fresh database for this test module with every service's schema migrated; dropped afterwards."""
+    with _fresh_database(postgres_admin_url) as url:
+        for service in ("aggregator", "ingest"):
+            _migrate(service, url)
+        yield url

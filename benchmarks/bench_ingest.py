@@ -5,11 +5,11 @@
 
 Starts what production runs: a Tansu broker (the embedded stack's Kafka), PostgreSQL (``ZIXLY_DATABASE_URL``,
 else the server on 127.0.0.1:5432 with a fresh database, else embedded PostgreSQL) and ``zixly-ingest`` as
-its own process, publishing with acks=all and a dedupe record per webhook id. Each level sends
-``--requests`` webhooks, each with a new webhook id and signed beforehand (as a sender would, with
-keep-alive connections, one per concurrent sender), through a minimal HTTP/1.1 client that costs the
-shared CPU as little as possible. Afterwards the ``SweepRequested`` events of the level are counted on
-``sweeps.requested``.
+its own process (after ``zixly-ingest migrate``), publishing with acks=all and a dedupe record per
+webhook id. Each level sends ``--requests`` webhooks, each with a new webhook id and signed beforehand
+(as a sender would, with keep-alive connections, one per concurrent sender), through a minimal HTTP/1.1
+client that costs the shared CPU as little as possible. Afterwards the ``SweepRequested`` events of the
+level are counted on ``sweeps.requested``.
 
 Prints one JSON object per level:
 ``{"concurrency", "requests", "seconds", "rps", "p50_ms", "p99_ms", "errors", "events"}`` where ``rps``
@@ -95,7 +95,12 @@ def start_ingest(stack: ExitStack, workdir: Path, secret: str, log_level: str) -
         "ZIXLY_INGEST_PORT": str(ingest_port),
         "ZIXLY_LOG_LEVEL": log_level,
     }
-    ingest = group.start("ingest", [str(Path(sys.executable).with_name("zixly-ingest"))], env)
+    command = str(Path(sys.executable).with_name("zixly-ingest"))
+    migrate = group.start("ingest-migrate", [command, "migrate"], env)
+    if migrate.process.wait(timeout=120) != 0:
+        raise RuntimeError(f"zixly-ingest migrate failed:\n{migrate.tail()}")
+    group.children.remove(migrate)
+    ingest = group.start("ingest", [command], env)
     deadline = time.monotonic() + 60
     while True:
         if not ingest.alive():

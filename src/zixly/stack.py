@@ -126,10 +126,11 @@ def running_stack(config: StackConfig) -> Iterator[RunningStack]:
             "NUMBA_CACHE_DIR": str(config.home / "numba-cache"),
             **config.service_env,
         }
-        migrate = group.start("migrate", [*_service("zixly-aggregator"), "migrate"], env)
-        if migrate.process.wait(timeout=120) != 0:
-            raise RuntimeError(f"the database migration failed:\n{migrate.tail()}")
-        group.children.remove(migrate)
+        for owner in ("zixly-aggregator", "zixly-ingest"):  # the services that own a schema
+            migrate = group.start(f"{owner}-migrate", [*_service(owner), "migrate"], env)
+            if migrate.process.wait(timeout=120) != 0:
+                raise RuntimeError(f"the database migration of {owner} failed:\n{migrate.tail()}")
+            group.children.remove(migrate)
 
         agg_port = free_port()
         starting = [

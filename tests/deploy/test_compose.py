@@ -48,9 +48,12 @@ OUR_COMPOSE_SERVICES = {
     "backtester": "backtester",
     "aggregator": "aggregator",
     "aggregator-migrate": "aggregator",
+    "ingest-migrate": "ingest",
     "dashboard-api": "dashboard-api",
 }
 LONG_RUNNING = ("ingest", "backtester", "aggregator", "dashboard-api")
+#: services with Alembic migrations in their package: `migrate` as a one-shot, then `run`
+SCHEMA_OWNERS = ("aggregator", "ingest")
 CONSUMERS = ("backtester", "aggregator")
 SHARED_ENV = (
     "ZIXLY_KAFKA_BOOTSTRAP_SERVERS",
@@ -142,8 +145,9 @@ def test_services_sharing_an_image_share_its_build(compose: dict[str, Any]) -> N
     for image, names in by_image.items():
         builds = {json.dumps(services[name]["build"], sort_keys=True) for name in names}
         assert len(builds) == 1, f"{image} is built differently by {names}"
-    assert services["aggregator-migrate"]["command"] == ["migrate"]
-    assert services["aggregator"]["command"] == ["run"]
+    for owner in SCHEMA_OWNERS:
+        assert services[f"{owner}-migrate"]["command"] == ["migrate"]
+        assert services[owner]["command"] == ["run"]
 
 
 @pytest.mark.parametrize("compose_service", sorted(OUR_COMPOSE_SERVICES))
@@ -246,7 +250,9 @@ def test_start_order_follows_health_and_one_shots(compose: dict[str, Any]) -> No
 
     assert conditions("kafka-init") == {"kafka": "service_healthy"}
     assert conditions("minio-init") == {"minio": "service_healthy"}
-    assert conditions("aggregator-migrate") == {"postgres": "service_healthy"}
+    for owner in SCHEMA_OWNERS:
+        assert conditions(f"{owner}-migrate") == {"postgres": "service_healthy"}
+        assert conditions(owner)[f"{owner}-migrate"] == "service_completed_successfully"
     for name in ("ingest", "backtester", "aggregator"):
         assert conditions(name)["kafka-init"] == "service_completed_successfully"
     for name in ("backtester", "aggregator"):
@@ -494,7 +500,7 @@ def test_each_image_runs_its_console_script_unprivileged(folder: str) -> None:
     assert entrypoints[0].value == (script,)
     assert script in scripts
     commands = [c.value for c in image if c.cmd == "CMD"]
-    assert commands == ([("run",)] if folder == "aggregator" else []), "only the aggregator has a subcommand"
+    assert commands == ([("run",)] if folder in SCHEMA_OWNERS else []), "`run` by default, beside `migrate`"
 
     env: dict[str, str] = {}
     for command in image:

@@ -55,12 +55,14 @@ SERVICES: dict[str, tuple[int, str, str | None]] = {
     "dashboard-api": (8000, "zixly-dashboard-api", None),
 }
 CONSUMERS = ("backtester", "aggregator")
+#: services with Alembic migrations in their package and a `migrate` command
+SCHEMA_OWNERS = ("aggregator", "ingest")
 EXPOSED = ("ingest", "dashboard-api")
 FASTSTREAM_GRACEFUL_TIMEOUT_S = 15
 #: the Secret created outside the repository, and which Deployment may read which of its keys
 SECRET_NAME = "zixly-secrets"
 SECRET_KEYS = {
-    "database-url": {"ingest", "aggregator", "dashboard-api", "aggregator-migrate"},
+    "database-url": {"ingest", "aggregator", "dashboard-api", "aggregator-migrate", "ingest-migrate"},
     "webhook-secrets": {"ingest"},
     "aws-access-key-id": {"backtester", "aggregator"},
     "aws-secret-access-key": {"backtester", "aggregator"},
@@ -509,16 +511,25 @@ def test_configuration_and_secrets_reach_exactly_who_needs_them(manifests: list[
         assert f"`{key}`" in readme, f"deploy/README.md documents the Secret key {key}"
 
 
-def test_the_migration_job_runs_the_aggregators_migrate_command(manifests: list[dict[str, Any]]) -> None:
-    job = _one(manifests, "Job", "aggregator-migrate")
+@pytest.mark.parametrize("owner", SCHEMA_OWNERS)
+def test_each_schema_owner_has_a_migration_job_from_its_own_image(
+    manifests: list[dict[str, Any]], owner: str
+) -> None:
+    job = _one(manifests, "Job", f"{owner}-migrate")
     container = _container(job)
-    aggregator = _container(_one(manifests, "Deployment", "aggregator"))
-    assert container["image"] == aggregator["image"], "the schema comes from the aggregator's release"
+    service = _container(_one(manifests, "Deployment", owner))
+    assert container["image"] == service["image"], f"the schema comes from the {owner}'s release"
     assert container["args"] == ["migrate"]
-    assert aggregator["args"] == ["run"]
+    assert service["args"] == ["run"]
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
     assert job["spec"]["backoffLimit"] >= 1
     assert "ZIXLY_DATABASE_URL" in _env(container)
+
+
+def test_only_the_schema_owners_have_migration_jobs(manifests: list[dict[str, Any]]) -> None:
+    assert sorted(job["metadata"]["name"] for job in _all(manifests, "Job")) == [
+        f"{owner}-migrate" for owner in SCHEMA_OWNERS
+    ]
 
 
 # --- the example overlay --------------------------------------------------------------------------

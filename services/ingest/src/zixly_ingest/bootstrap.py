@@ -148,8 +148,8 @@ def build(settings: Settings, overrides: Overrides | None = None) -> FastAPI:
             missing.append("the Kafka cluster does not answer")
         if kafka is None and not publisher.available():
             missing.append("the publisher is not connected")
-        if postgres is not None and not await postgres.ping(timeout_s=2.0):
-            missing.append("the dedupe store (PostgreSQL) does not answer")
+        if postgres is not None and (problem := await postgres.problem(timeout_s=2.0)) is not None:
+            missing.append(problem)
         return missing
 
     app = create_app(

@@ -1,13 +1,15 @@
-"""``zixly-ingest``: serve the webhook receiver."""
+"""``zixly-ingest [run]`` serves the webhook receiver; ``zixly-ingest migrate`` applies its schema."""
 
 from __future__ import annotations
 
+import argparse
 import gc
 import sys
 
 import uvicorn
 from pydantic import ValidationError
 
+from zixly_ingest.adapters.migrations import upgrade
 from zixly_ingest.bootstrap import ConfigurationError, build
 from zixly_ingest.config import Settings
 from zixly_runtime.logs import configure_logging
@@ -22,10 +24,24 @@ def describe(exc: ValidationError) -> str:
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="zixly-ingest")
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="run",
+        choices=["run", "migrate"],
+        help="run: serve webhooks (the default); migrate: Alembic upgrade head of schema ingest",
+    )
+    args = parser.parse_args(argv)
     try:
         settings = Settings()
         configure_logging(settings.log_level, service="ingest")
+        if args.command == "migrate":
+            if settings.database_url is None:
+                raise ConfigurationError("ZIXLY_DATABASE_URL is required: the dedupe records live there")
+            upgrade(settings.database_url)
+            return
         configure_tracing("ingest", settings.otel_exporter)
         app = build(settings)
     except ValidationError as exc:

@@ -1,8 +1,8 @@
 """The dedupe record of every webhook id, in PostgreSQL: shared by every replica, kept across restarts.
 
-One row per (source, webhook id), in ingest's own schema ``ingest`` (created at start-up with
-``CREATE … IF NOT EXISTS`` under an advisory lock, so replicas starting together do not race; the
-aggregator's migrations never see it). A delivery first *claims* the id with a lease, publishes, then
+One row per (source, webhook id), in ingest's own schema ``ingest``, which ``zixly-ingest migrate``
+creates (Alembic, ``zixly_ingest/migrations``); the aggregator's migrations never see it. Until the
+table exists ingest is not ready and says so. A delivery first *claims* the id with a lease, publishes, then
 marks it published; a failed publish deletes the claim, so the sender's retry publishes again. A claim
 whose holder died expires with its lease and the next delivery takes it over. Rows older than the
 retention are purged in the background.
@@ -34,23 +34,8 @@ from zixly_ingest.service_layer.ports import (
 
 log = structlog.get_logger("zixly_ingest.dedupe")
 
-_LOCK_ID = 0x7A69_786C_7969_6E67  # "zixlying": serializes the schema creation of concurrent replicas
-SCHEMA = [
-    "CREATE SCHEMA IF NOT EXISTS ingest",
-    """
-    CREATE TABLE IF NOT EXISTS ingest.deliveries (
-        source        text        NOT NULL,
-        webhook_id    text        NOT NULL,
-        body_sha256   bytea       NOT NULL,
-        claim_token   uuid        NOT NULL,
-        lease_until   timestamptz NOT NULL,
-        first_seen    timestamptz NOT NULL DEFAULT clock_timestamp(),
-        published_at  timestamptz,
-        PRIMARY KEY (source, webhook_id)
-    )
-    """,
-    "CREATE INDEX IF NOT EXISTS deliveries_first_seen ON ingest.deliveries (first_seen)",
-]
+NOT_CONNECTED = "the dedupe store (PostgreSQL) does not answer"
+NOT_MIGRATED = "the dedupe table ingest.deliveries does not exist: run `zixly-ingest migrate`"
 #: Claims many webhook ids in one statement (one commit for the batch) and says, for each, whether it
 #: is now ours or what the existing record says. The final SELECT sees the table as it was before the
 #: INSERT (a CTE's snapshot), i.e. the record that stopped us.
@@ -168,6 +153,10 @@ class Batcher(Generic[T, R]):
             self._kick()
 
 
+class SchemaMissing(Exception):
+    pass
+
+
 class PostgresDedupeStore:
     def __init__(
         self,
@@ -185,6 +174,8 @@ class PostgresDedupeStore:
         #: Marks go through connections with ``synchronous_commit = off``: see ``mark_published``.
         self._mark_pool: asyncpg.Pool | None = None
         self._supervisor: asyncio.Task[None] | None = None
+        #: Why there is no pool yet: the database does not answer, or its schema is not migrated.
+        self._waiting_for = NOT_CONNECTED
         self._claims: Batcher[ClaimArgs, ClaimResult] = Batcher(self._claim_batch, max_in_flight=2)
         self._marks: Batcher[MarkArgs, None] = Batcher(self._mark_batch, max_in_flight=2)
         #: Webhook ids this process is claiming right now: one claim per id per statement.
@@ -207,10 +198,8 @@ class PostgresDedupeStore:
                     server_settings=PLANNING,
                 )
                 try:
-                    async with pool.acquire() as conn, conn.transaction():
-                        await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_ID)
-                        for statement in SCHEMA:
-                            await conn.execute(statement)
+                    if await pool.fetchval("SELECT to_regclass('ingest.deliveries')") is None:
+                        raise SchemaMissing(NOT_MIGRATED)
                     mark_pool = await asyncpg.create_pool(
                         self._dsn,
                         min_size=1,
@@ -223,8 +212,14 @@ class PostgresDedupeStore:
                 except BaseException:
                     await pool.close()
                     raise
-            except _TROUBLE as exc:
-                log.warning("dedupe.connect_failed", error=f"{type(exc).__name__}: {exc}", retry_in_s=delay)
+            except (SchemaMissing, *_TROUBLE) as exc:
+                self._waiting_for = NOT_MIGRATED if isinstance(exc, SchemaMissing) else NOT_CONNECTED
+                log.warning(
+                    "dedupe.connect_failed",
+                    problem=self._waiting_for,
+                    error=f"{type(exc).__name__}: {exc}",
+                    retry_in_s=delay,
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
@@ -251,8 +246,7 @@ class PostgresDedupeStore:
     def _unavailable(self, exc: BaseException | None = None) -> DedupeUnavailable:
         if exc is None:
             return DedupeUnavailable(
-                "the dedupe store (PostgreSQL) is not reachable yet; retry after the Retry-After seconds",
-                self._retry_after_s,
+                f"{self._waiting_for}; retry after the Retry-After seconds", self._retry_after_s
             )
         return DedupeUnavailable(
             f"the dedupe store (PostgreSQL) failed ({type(exc).__name__}); "
@@ -322,15 +316,16 @@ class PostgresDedupeStore:
     async def release(self, source: str, webhook_id: str, token: str) -> None:
         await self._fetch(RELEASE, source, webhook_id, uuid.UUID(token))
 
-    async def ping(self, timeout_s: float) -> bool:
+    async def problem(self, timeout_s: float) -> str | None:
+        """What keeps the store from serving, or None when it answers."""
         pool = self._pool
         if pool is None:
-            return False
+            return self._waiting_for
         try:
             await pool.fetchval("SELECT 1", timeout=timeout_s)
         except _TROUBLE:
-            return False
-        return True
+            return NOT_CONNECTED
+        return None
 
     async def purge(self, retention_s: float) -> int:
         pool = self._pool
