@@ -29,7 +29,7 @@ from zixly.stack import WEBHOOK_SOURCE, RunningStack, StackConfig, running_stack
 
 
 def _local_commands(argv: list[str]) -> bool:
-    return bool(argv) and (argv[0] == "backtest" or argv[:2] == ["sweep", "run"])
+    return bool(argv) and (argv[0] in ("backtest", "strategies") or argv[:2] == ["sweep", "run"])
 
 
 def cmd_demo(_: argparse.Namespace) -> int:
@@ -254,10 +254,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if _local_commands(argv) or argv[:1] == ["strategies"]:
+    if _local_commands(argv):
         from zixly_backtester.entrypoints.cli import main as backtest_main
 
-        return backtest_main(["--list-strategies"] if argv[:1] == ["strategies"] else argv)
+        return backtest_main(argv, prog="zixly")
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))
