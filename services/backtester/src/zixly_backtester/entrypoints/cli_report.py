@@ -113,7 +113,7 @@ def statistics_lines(name: str, stats: Mapping[str, Any], rank_by: str) -> list[
         "pbo",
         "Probability of Backtest Overfitting (CSCV)",
         lambda b: (
-            f"{fmt(b.get('pbo'))} over {fmt(b.get('combinations'))} splits "
+            f"{fmt(b.get('pbo'))} over {fmt(b.get('combinations'))} combinations "
             f"(out-of-sample loss in {fmt(b.get('prob_oos_loss'))} of them)"
         ),
     )
