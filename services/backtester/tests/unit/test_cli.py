@@ -461,14 +461,14 @@ def backtest_err(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
 
 def test_a_directory_is_not_a_data_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     err = backtest_err(capsys, "--data", str(tmp_path))
-    assert err == f"error: --data {tmp_path} is not a regular file (a directory)\n"
+    assert err == f"error: --data {tmp_path}: not a regular file (a directory)\n"
 
 
 @pytest.mark.skipif(not Path("/dev/null").exists(), reason="needs /dev/null")
 def test_a_device_is_not_a_data_file(capsys: pytest.CaptureFixture[str]) -> None:
     assert (
         backtest_err(capsys, "--data", "/dev/null")
-        == "error: --data /dev/null is not a regular file (a device)\n"
+        == "error: --data /dev/null: not a regular file (a device)\n"
     )
 
 
@@ -492,14 +492,18 @@ def test_format_csv_on_a_parquet_file(
     path = tmp_path / "goog.csv"
     pd.read_csv(data_dir / "GOOG_1d.csv").to_parquet(path)
     err = backtest_err(capsys, "--data", str(path), "--format", "csv")
-    assert err == f"error: --data {path} is a Parquet file (it starts with PAR1): use --format parquet\n"
+    assert err == (
+        f"error: --data {path}: this is a Parquet file (it starts with PAR1), not CSV; "
+        "without --format the content decides\n"
+    )
 
 
 def test_format_parquet_on_a_csv_file(capsys: pytest.CaptureFixture[str], data_dir: Path) -> None:
     path = data_dir / "GOOG_1d.csv"
     err = backtest_err(capsys, "--data", str(path), "--format", "parquet")
     assert (
-        err == f"error: --data {path} is not a Parquet file (it does not start with PAR1): use --format csv\n"
+        err == f"error: --data {path}: this is not a Parquet file (it does not start with PAR1); "
+        "without --format the content decides\n"
     )
 
 
@@ -508,7 +512,7 @@ def test_binary_data_that_is_not_parquet(capsys: pytest.CaptureFixture[str], tmp
     path.write_bytes(b"timestamp,Open\n\xc0\xff\xfe\x00garbage\n")
     err = backtest_err(capsys, "--data", str(path))
     assert err == (
-        f"error: --data {path}: not UTF-8 text, so not a CSV file (for a Parquet file use --format parquet)\n"
+        f"error: --data {path}: not UTF-8 text, so not CSV (nor Parquet: it does not start with PAR1)\n"
     )
 
 

@@ -115,8 +115,10 @@ def test_nan_bars_only_when_allowed() -> None:
 def test_unreadable_inputs() -> None:
     with pytest.raises(BarsError, match="empty"):
         load_bars(b"", "csv")
-    with pytest.raises(BarsError, match="cannot read the parquet data"):
+    with pytest.raises(BarsError, match=r"^this is not a Parquet file \(it does not start with PAR1\)$"):
         load_bars(b"not parquet", "parquet")
+    with pytest.raises(BarsError, match=r"^not UTF-8 text, so not CSV \(nor Parquet"):
+        load_bars(b"\xc0\xff\x00timestamp", "csv")
     with pytest.raises(BarsError, match="unknown format"):
         load_bars(b"x", "xlsx")  # type: ignore[arg-type]
     assert issubclass(BarsError, ValueError)
@@ -192,7 +194,7 @@ def test_parquet_is_recognised_by_its_content_and_by_any_case_of_its_suffix(
 
 
 def test_a_path_that_is_not_a_regular_file(tmp_path: Path) -> None:
-    with pytest.raises(BarsError, match="^not a regular file: "):
+    with pytest.raises(BarsError, match=r"^not a regular file \(a directory\)$"):
         load_bars(tmp_path)
-    with pytest.raises(BarsError, match="^no such file: "):
+    with pytest.raises(BarsError, match="^no such file$"):
         load_bars(tmp_path / "missing.csv")

@@ -175,9 +175,13 @@ def test_statistics_of_trials_that_cannot_be_told_apart_are_skipped_with_the_rea
     result = run_batch(flat, "sma_cross", sets, settings)
     stats = of.sweep_statistics(flat, "sma_cross", sets, settings, result, walk_forward_folds=2)
     assert stats["deflated_sharpe"] == {
-        "skipped": "the selected returns have no variance: their Sharpe ratio is undefined"
+        "selected_by": "sharpe",
+        "skipped": "the selected returns have no variance: their Sharpe ratio is undefined",
     }
-    assert stats["pbo"] == {"skipped": "every trial has the same returns: there is no selection to judge"}
+    assert stats["pbo"] == {
+        "selected_by": "sharpe",
+        "skipped": "every trial has the same returns: there is no selection to judge",
+    }
 
 
 def test_trials_without_a_sharpe_ratio_count_as_trials_but_not_in_its_variance() -> None:

@@ -10,6 +10,7 @@ not trade: no order fills on it and valuation forward-fills the last price, DESI
 from __future__ import annotations
 
 import io
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 MAX_BARS = 5_000_000
 PARQUET_MAGIC = b"PAR1"
+PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
 class BarsError(ValueError):
@@ -220,40 +222,60 @@ def load_bars(
 ) -> Bars:
     """Load bars from a CSV or Parquet file path, or from the file's bytes.
 
-    ``fmt`` defaults to Parquet for a ``.parquet``/``.pq`` name (any case) or content that starts with
-    Parquet's magic bytes, else CSV.
+    ``fmt`` defaults to Parquet for content that starts with Parquet's magic bytes or a
+    ``.parquet``/``.pq`` name (any case), else CSV; a ``fmt`` that contradicts the content is an error.
     """
     import pandas as pd
 
-    handle: object = io.BytesIO(source) if isinstance(source, bytes) else Path(source)
-    if isinstance(handle, Path):
-        if not handle.exists():
-            raise BarsError(f"no such file: {handle}")
-        if not handle.is_file():
-            raise BarsError(f"not a regular file: {handle}")
-    if fmt is None:
-        fmt = "parquet" if _looks_like_parquet(source) else "csv"
-    if fmt not in ("csv", "parquet"):
+    if fmt not in (None, "csv", "parquet"):
         raise BarsError(f"unknown format {fmt!r}; use csv or parquet")
+    head = source[: len(PARQUET_MAGIC)] if isinstance(source, bytes) else _file_head(Path(source))
+    is_parquet = head == PARQUET_MAGIC
+    if fmt == "csv" and is_parquet:
+        raise BarsError("this is a Parquet file (it starts with PAR1), not CSV")
+    if fmt == "parquet" and not is_parquet:
+        raise BarsError("this is not a Parquet file (it does not start with PAR1)")
+    if fmt is None:
+        named_parquet = not isinstance(source, bytes) and Path(source).suffix.lower() in PARQUET_SUFFIXES
+        fmt = "parquet" if is_parquet or named_parquet else "csv"
+    handle: object = io.BytesIO(source) if isinstance(source, bytes) else Path(source)
     try:
-        if fmt == "csv":
-            df = pd.read_csv(handle)  # type: ignore[call-overload]
-        else:
-            df = pd.read_parquet(handle)  # type: ignore[arg-type]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pandas' per-column dtype and parsing notes
+            df = pd.read_csv(handle) if fmt == "csv" else pd.read_parquet(handle)  # type: ignore[call-overload,arg-type]
     except pd.errors.EmptyDataError:
         raise BarsError("the file is empty") from None
+    except UnicodeDecodeError:
+        raise BarsError("not UTF-8 text, so not CSV (nor Parquet: it does not start with PAR1)") from None
     except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise BarsError(f"cannot read the {fmt} data: {exc}") from None
+        raise BarsError(f"cannot read the {fmt} data: {_first_sentence(exc)}") from None
     if isinstance(df.index, pd.DatetimeIndex) and "timestamp" not in {str(c).lower() for c in df.columns}:
         df = df.reset_index(names="timestamp")
     return Bars.from_frame(df, allow_nan=allow_nan)
 
 
-def _looks_like_parquet(source: str | Path | bytes) -> bool:
-    if isinstance(source, bytes):
-        return source[:4] == PARQUET_MAGIC
-    path = Path(source)
-    if path.suffix.lower() in (".parquet", ".pq"):
-        return True
-    with path.open("rb") as f:
-        return f.read(4) == PARQUET_MAGIC
+def _file_head(path: Path) -> bytes:
+    """The first bytes of a regular file; BarsError for a missing path or one that is not a file."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise BarsError("no such file") from None
+    except OSError as exc:
+        raise BarsError(f"cannot be read ({exc.strerror or type(exc).__name__})") from None
+    if not stat.S_ISREG(mode):
+        raise BarsError(f"not a regular file ({_kind(mode)})")
+    try:
+        with path.open("rb") as f:
+            return f.read(len(PARQUET_MAGIC))
+    except OSError as exc:
+        raise BarsError(f"cannot be read ({exc.strerror or type(exc).__name__})") from None
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISFIFO(mode):
+        return "a pipe"
+    return "a socket" if stat.S_ISSOCK(mode) else "not a file"

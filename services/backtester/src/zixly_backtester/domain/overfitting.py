@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import TYPE_CHECKING
@@ -383,11 +383,13 @@ def sweep_statistics(
     pbo_splits: int = 10,
 ) -> dict[str, object]:
     """DSR, PBO, out-of-sample and walk-forward re-tests of one sweep on one dataset (best effort:
-    a statistic that the data cannot support is reported as null with the reason)."""
+    a statistic that the data cannot support is reported as skipped with the reason). Each block says
+    what it selects by: the DSR and PBO judge the best Sharpe ratio; the re-tests select by ``rank_by``
+    when it is selectable (``SELECTABLE``), else by Sharpe."""
     metric = rank_by if rank_by in SELECTABLE else "sharpe"
     equity = result.equity
     rf = settings.risk_free_rate / settings.periods_per_year
-    out: dict[str, object] = {"strategy": strategy, "trials": len(param_sets), "selected_by": metric}
+    out: dict[str, object] = {"strategy": strategy, "trials": len(param_sets)}
     srs = np.concatenate(
         [
             sharpe_per_bar(returns_matrix(equity[a : a + _CHUNK], settings.cash), rf)
@@ -398,11 +400,7 @@ def sweep_statistics(
 
     def dsr() -> dict[str, object]:
         best_returns = returns_matrix(equity[best : best + 1], settings.cash)[0]
-        return {
-            "selected_by": "sharpe",
-            "params": dict(param_sets[best]),
-            **deflated_sharpe_ratio(best_returns, srs, rf_per_bar=rf),
-        }
+        return {"params": dict(param_sets[best]), **deflated_sharpe_ratio(best_returns, srs, rf_per_bar=rf)}
 
     def pbo() -> dict[str, float | int | None]:
         edges = cscv_edges(equity.shape[1], pbo_splits, equity.shape[0])
@@ -412,26 +410,32 @@ def sweep_statistics(
         ]
         sums = np.concatenate([p[0] for p in parts])
         sq = np.concatenate([p[1] for p in parts])
-        return {"selected_by": "sharpe", **cscv(sums, sq, np.diff(edges).astype(np.float64)).as_dict()}
+        return cscv(sums, sq, np.diff(edges).astype(np.float64)).as_dict()
 
-    for name, fn in (
-        ("deflated_sharpe", dsr),
-        ("pbo", pbo),
+    retests: list[tuple[str, str, Callable[[], dict[str, object]]]] = [
+        ("deflated_sharpe", "sharpe", dsr),
+        ("pbo", "sharpe", pbo),
         (
             "out_of_sample",
+            metric,
             lambda: out_of_sample_retest(
                 bars, param_sets, settings, equity, metric=metric, oos_fraction=oos_fraction
             ),
         ),
-        (
-            "walk_forward",
-            lambda: walk_forward(bars, param_sets, settings, equity, metric=metric, folds=walk_forward_folds),
-        ),
-    ):
-        if name == "walk_forward" and walk_forward_folds <= 0:
-            continue
+    ]
+    if walk_forward_folds > 0:
+        retests.append(
+            (
+                "walk_forward",
+                metric,
+                lambda: walk_forward(
+                    bars, param_sets, settings, equity, metric=metric, folds=walk_forward_folds
+                ),
+            )
+        )
+    for name, selected_by, fn in retests:
         try:
-            out[name] = fn()
+            out[name] = {"selected_by": selected_by, **fn()}
         except ValueError as exc:
-            out[name] = {"skipped": str(exc)}
+            out[name] = {"selected_by": selected_by, "skipped": str(exc)}
     return out

@@ -19,7 +19,6 @@ from zixly_backtester.entrypoints.cli_options import (
 from zixly_backtester.entrypoints.cli_report import (
     dump,
     fmt,
-    labelled_statistics,
     rank_direction,
     rank_key,
     results_table,
@@ -164,7 +163,7 @@ def _sweep_run(args: argparse.Namespace) -> int:
         warning = sizing_warning(bars, name, args.strategy, param_sets, settings, result.metrics)
         if warning:
             warnings.append(warning)
-        raw = sweep_statistics(
+        stats[name] = sweep_statistics(
             bars,
             args.strategy,
             param_sets,
@@ -175,7 +174,6 @@ def _sweep_run(args: argparse.Namespace) -> int:
             walk_forward_folds=args.walk_forward,
             pbo_splits=args.pbo_splits,
         )
-        stats[name] = labelled_statistics(raw)
     rows.sort(key=rank_key(args.rank_by))
     for i, row in enumerate(rows, start=1):
         row["rank"] = i

@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import stat
-import warnings
 from pathlib import Path
 from typing import Any
 
 from zixly_backtester.domain.bars import Bars, BarsError, load_bars
 from zixly_backtester.entrypoints.cli_options import CliError, number
-
-PARQUET_MAGIC = b"PAR1"
-PARQUET_SUFFIXES = (".parquet", ".pq")
-_PARSER_ADVICE = ". You might want to try"
 
 
 def max_sweep_bytes() -> int:
@@ -22,69 +16,17 @@ def max_sweep_bytes() -> int:
     return int(float(os.environ.get("ZIXLY_MAX_SWEEP_GIB", "2")) * 2**30)
 
 
-def _kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISFIFO(mode):
-        return "a pipe"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a file"
-
-
-def data_format(path: Path, fmt: str | None) -> str:
-    """The format to read ``path`` with: ``--format`` if given, else Parquet when the file starts with
-    Parquet's magic bytes or is named ``.parquet``/``.pq`` (any case), else CSV."""
-    where = f"--data {path}"
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise CliError(f"{where}: no such file") from None
-    except OSError as exc:
-        raise CliError(f"{where}: cannot be read ({exc.strerror or type(exc).__name__})") from None
-    if not stat.S_ISREG(mode):
-        raise CliError(f"{where} is not a regular file ({_kind(mode)})")
-    try:
-        with path.open("rb") as f:
-            magic = f.read(len(PARQUET_MAGIC))
-    except OSError as exc:
-        raise CliError(f"{where}: cannot be read ({exc.strerror or type(exc).__name__})") from None
-    is_parquet = magic == PARQUET_MAGIC
-    if fmt == "csv" and is_parquet:
-        raise CliError(f"{where} is a Parquet file (it starts with PAR1): use --format parquet")
-    if fmt == "parquet" and not is_parquet:
-        raise CliError(f"{where} is not a Parquet file (it does not start with PAR1): use --format csv")
-    if fmt is not None:
-        return fmt
-    return "parquet" if is_parquet or path.suffix.lower() in PARQUET_SUFFIXES else "csv"
-
-
-def _one_line(exc: BarsError) -> str:
-    """The loader's message as one clean line: no parser advice cut off after its first line."""
-    text = str(exc).split("\n")[0]
-    if _PARSER_ADVICE in text:
-        text = text.split(_PARSER_ADVICE)[0].rstrip(":;,. ")
-    if isinstance(exc.__context__, UnicodeDecodeError):
-        return "not UTF-8 text, so not a CSV file (for a Parquet file use --format parquet)"
-    if text.startswith("timestamps cannot be parsed"):
-        text += " (write every timestamp in one format, e.g. 2020-01-31 or 2020-01-31 09:30:00)"
-    return text
-
-
 def load_data(path_text: str, fmt: str | None) -> Bars:
     """The bars of one ``--data`` file; every problem is a :class:`CliError` naming the file."""
-    path = Path(path_text)
-    chosen = data_format(path, fmt)
     try:
-        with warnings.catch_warnings():
-            # pandas warns when it parses mixed timestamp formats one by one; the result or the
-            # error below is what the user needs, not the warning
-            warnings.simplefilter("ignore")
-            return load_bars(path, chosen)  # type: ignore[arg-type]
+        return load_bars(Path(path_text), fmt)  # type: ignore[arg-type]
     except BarsError as exc:
-        raise CliError(f"--data {path_text}: {_one_line(exc)}") from None
+        message = str(exc)
+        if message.startswith("this is"):  # --format contradicts the content
+            message += "; without --format the content decides"
+        elif message.startswith("timestamps cannot be parsed"):
+            message += " (write every timestamp in one format, e.g. 2020-01-31 or 2020-01-31 09:30:00)"
+        raise CliError(f"--data {path_text}: {message}") from None
 
 
 def observed_periods_per_year(bars: Bars) -> float:

@@ -15,9 +15,6 @@ RANK_BY_HELP = (
     "ranks first); sets where the metric is null rank last"
 )
 TABLE_COLUMNS = ("total_return", "cagr", "sharpe", "max_drawdown", "closed_trades")
-#: The Deflated Sharpe Ratio and PBO always rank the trials by Sharpe, whatever ``--rank-by`` says.
-SHARPE_BLOCKS = ("deflated_sharpe", "pbo")
-STATISTIC_BLOCKS = ("deflated_sharpe", "pbo", "out_of_sample", "walk_forward")
 
 
 def rank_direction(metric: str) -> str:
@@ -62,28 +59,12 @@ def params_text(params: Mapping[str, object]) -> str:
     return ",".join(f"{k}={v}" for k, v in params.items()) or "(no parameters)"
 
 
-def labelled_statistics(stats: Mapping[str, Any]) -> dict[str, Any]:
-    """The statistics of one dataset with every block stating what it selects by.
-
-    The top-level ``selected_by`` of :func:`sweep_statistics` is dropped: it is true of the
-    out-of-sample and walk-forward re-tests only, never of the Deflated Sharpe Ratio and PBO.
-    """
-    retest_metric = stats.get("selected_by", "sharpe")
-    out: dict[str, Any] = {k: v for k, v in stats.items() if k != "selected_by"}
-    for name in STATISTIC_BLOCKS:
-        block = out.get(name)
-        if isinstance(block, dict):
-            by = "sharpe" if name in SHARPE_BLOCKS else retest_metric
-            out[name] = {"selected_by": block.get("selected_by", by), **block}
-    return out
-
-
 def _period(segment: Mapping[str, Any]) -> str:
     return f"{str(segment.get('from', '?'))[:10]}..{str(segment.get('to', '?'))[:10]}"
 
 
 def statistics_lines(name: str, stats: Mapping[str, Any], rank_by: str) -> list[str]:
-    """A few labelled lines for one dataset's statistics (as :func:`labelled_statistics` returns)."""
+    """A few labelled lines for one dataset's statistics (as ``sweep_statistics`` returns them)."""
     lines = [f"statistics on {name} ({stats.get('trials')} parameter sets):"]
     retest_by = next(
         (b["selected_by"] for k in ("out_of_sample", "walk_forward") if isinstance(b := stats.get(k), dict)),
