@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, case, cast, func, select, update
+from sqlalchemy import Integer, and_, bindparam, case, cast, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -84,10 +84,7 @@ class PostgresProjectionTransaction:
 
     async def claim(self, event: Envelope[Any], consumer: str) -> bool:
         inserted = await self._conn.execute(
-            insert(processed_events)
-            .values(consumer=consumer, event_id=event.id, event_type=event.type, processed_at=func.now())
-            .on_conflict_do_nothing()
-            .returning(processed_events.c.event_id)
+            CLAIM, {"consumer": consumer, "event_id": event.id, "event_type": event.type}
         )
         return inserted.first() is not None
 
@@ -140,9 +137,7 @@ class PostgresProjectionTransaction:
         return _progress(planned.one())
 
     async def _record_task(self, values: dict[str, Any]) -> bool:
-        inserted = await self._conn.execute(
-            insert(tasks).values(**values).on_conflict_do_nothing().returning(tasks.c.task_id)
-        )
+        inserted = await self._conn.execute(INSERT_TASK, values)
         return inserted.first() is not None
 
     async def record_completed_task(
@@ -173,9 +168,9 @@ class PostgresProjectionTransaction:
         return await self._count_task(
             event.sweep_id,
             at,
+            status=SweepStatus.RUNNING,
             tasks_done=1,
             backtests_done=len(event.results),
-            status=SweepStatus.RUNNING,
         )
 
     async def record_failed_task(self, event: BacktestBatchFailed, at: datetime) -> SweepProgress | None:
@@ -194,23 +189,17 @@ class PostgresProjectionTransaction:
         )
         if not fresh:
             return None
-        return await self._count_task(event.sweep_id, at, tasks_failed=1)
+        # A failed task does not make a sweep running: its plan or a result does.
+        return await self._count_task(event.sweep_id, at, status=SweepStatus.REQUESTED, tasks_failed=1)
 
     async def _count_task(
-        self, sweep_id: str, at: datetime, *, status: SweepStatus | None = None, **added: int
+        self, sweep_id: str, at: datetime, *, status: SweepStatus, **added: int
     ) -> SweepProgress:
         """Add a reported task to its sweep (created if its plan is not read yet) in one upsert that
         locks the row and returns the progress: concurrent last tasks see each other's counts."""
-        upsert = insert(sweeps).values(
-            sweep_id=sweep_id, status=(status or SweepStatus.REQUESTED).value, updated_at=at, **added
-        )
-        changes: dict[str, Any] = {name: sweeps.c[name] + value for name, value in added.items()}
-        if status is not None:
-            changes["status"] = _unless_final(status)
+        values = {"tasks_done": 0, "tasks_failed": 0, "backtests_done": 0, **added}
         row = await self._conn.execute(
-            upsert.on_conflict_do_update(
-                index_elements=[sweeps.c.sweep_id], set_={**changes, "updated_at": _latest(at)}
-            ).returning(*PROGRESS_COLUMNS)
+            COUNT_TASK, {"sweep_id": sweep_id, "status": status.value, "updated_at": at, **values}
         )
         return _progress(row.one())
 
@@ -310,6 +299,48 @@ def _progress(row: Any) -> SweepProgress:
         tasks_done=row.tasks_done,
         tasks_failed=row.tasks_failed,
     )
+
+
+# The statements of every result event, built once (building and coercing them per event cost more
+# than running them).
+CLAIM = (
+    insert(processed_events)
+    .values(
+        consumer=bindparam("consumer"),
+        event_id=bindparam("event_id"),
+        event_type=bindparam("event_type"),
+        processed_at=func.now(),
+    )
+    .on_conflict_do_nothing()
+    .returning(processed_events.c.event_id)
+)
+INSERT_TASK = insert(tasks).on_conflict_do_nothing().returning(tasks.c.task_id)
+_COUNTED = insert(sweeps).values(
+    sweep_id=bindparam("sweep_id"),
+    status=bindparam("status"),
+    updated_at=bindparam("updated_at"),
+    tasks_done=bindparam("tasks_done"),
+    tasks_failed=bindparam("tasks_failed"),
+    backtests_done=bindparam("backtests_done"),
+)
+#: Counts add up; the status moves to the new one unless it is final or the new one is ``requested``.
+COUNT_TASK = _COUNTED.on_conflict_do_update(
+    index_elements=[sweeps.c.sweep_id],
+    set_={
+        "tasks_done": sweeps.c.tasks_done + _COUNTED.excluded.tasks_done,
+        "tasks_failed": sweeps.c.tasks_failed + _COUNTED.excluded.tasks_failed,
+        "backtests_done": sweeps.c.backtests_done + _COUNTED.excluded.backtests_done,
+        "status": case(
+            (
+                sweeps.c.status.in_([s.value for s in FINAL])
+                | (_COUNTED.excluded.status == SweepStatus.REQUESTED.value),
+                sweeps.c.status,
+            ),
+            else_=_COUNTED.excluded.status,
+        ),
+        "updated_at": func.greatest(sweeps.c.updated_at, _COUNTED.excluded.updated_at),
+    },
+).returning(*PROGRESS_COLUMNS)
 
 
 def _latest(at: datetime) -> Any:
