@@ -128,3 +128,34 @@ async def test_sweep_ids_outside_the_id_alphabet_are_422_problems(client, path):
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     assert "sweep_id" in response.json()["detail"]
+
+
+NUL_MESSAGE = "Value error, must not contain a NUL character (%00); PostgreSQL text cannot hold one"
+
+
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ("dataset=%00", "dataset"),
+        ("dataset=a%00b", "dataset"),
+        ("strategy=%00", "strategy"),
+        ("strategy=sma%00cross", "strategy"),
+        ("order_by=sharpe%00", "order_by"),
+        ("order=asc%00", "order"),
+    ],
+)
+async def test_a_nul_in_any_text_parameter_is_a_422_problem_naming_it(client, models, query, param):
+    response = await client.get(f"/api/sweeps/s1/results?{query}")
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"] == "https://zixly.dev/problems/invalid-query"
+    assert body["status"] == 422
+    assert body["detail"] == f"query.{param}: {NUL_MESSAGE}"
+    assert models.queries == []
+
+
+async def test_text_filters_without_nul_reach_the_read_model(client, models):
+    response = await client.get("/api/sweeps/s1/results?dataset=GOOG_1d&strategy=sma_cross")
+    assert response.status_code == 200
+    assert [(q["dataset"], q["strategy"]) for q in models.queries] == [("GOOG_1d", "sma_cross")]

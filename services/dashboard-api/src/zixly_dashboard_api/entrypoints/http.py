@@ -8,14 +8,25 @@ from typing import Annotated
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import AfterValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zixly_dashboard_api.domain.model import RANKABLE, ResultView, SweepView
 from zixly_dashboard_api.service_layer.ports import ReadModels
 from zixly_runtime.problems import PROBLEM_SCHEMA, problem
 
+
+def _without_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character (%00); PostgreSQL text cannot hold one")
+    return value
+
+
+#: Every text parameter, query or path: PostgreSQL text cannot hold a NUL character, so one is refused
+#: here with a 422 naming the parameter, never sent to the database.
+Text = Annotated[str, AfterValidator(_without_nul)]
 #: Sweep ids are UUIDs; anything outside this alphabet is refused before it reaches the database.
-SweepId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
+SweepId = Annotated[Text, Path(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
 PAGE = files("zixly_dashboard_api.entrypoints").joinpath("static/index.html")
 
 
@@ -53,11 +64,11 @@ def create_app(read_models: ReadModels, *, lifespan: object = None) -> FastAPI:
     )
     async def get_results(
         sweep_id: SweepId,
-        order_by: str = "sharpe",
-        order: Annotated[str | None, Query(pattern="^(asc|desc)$")] = None,
+        order_by: Text = "sharpe",
+        order: Annotated[Text | None, Query(pattern="^(asc|desc)$")] = None,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 20,
-        dataset: str | None = None,
-        strategy: str | None = None,
+        dataset: Text | None = None,
+        strategy: Text | None = None,
     ) -> list[ResultView] | JSONResponse:
         if order_by not in RANKABLE:
             return problem(
