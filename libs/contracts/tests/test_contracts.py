@@ -50,6 +50,8 @@ def test_envelope_round_trip_keeps_every_attribute():
     [
         (b"not json", "not a CloudEvents envelope"),
         (b'{"id": "x"}', "not a CloudEvents envelope"),
+        # a known type and version but no envelope around it
+        (b'{"type": "com.zixly.sweep.failed", "schema_version": 1}', "not a CloudEvents envelope"),
     ],
 )
 def test_decode_rejects_poison(raw, reason):

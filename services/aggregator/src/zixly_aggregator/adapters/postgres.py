@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Integer, and_, bindparam, case, cast, func, select, update
@@ -24,9 +25,12 @@ from zixly_contracts.events import (
 )
 from zixly_contracts.metrics import METRIC_NAMES
 
+#: ``json.dumps(params, sort_keys=True, separators=(",", ":"))`` without building an encoder per call.
+_PARAMS_KEY = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+
 
 def params_key(params: dict[str, Any]) -> str:
-    return json.dumps(params, sort_keys=True, separators=(",", ":"))
+    return _PARAMS_KEY(params)
 
 
 def _insert_results_sql() -> str:
@@ -48,18 +52,25 @@ def _insert_results_sql() -> str:
 INSERT_RESULTS = _insert_results_sql()
 
 
+_METRIC_VALUES = attrgetter(*METRIC_NAMES)
+
+
 def result_rows(event: BacktestBatchCompleted) -> tuple[Any, ...]:
-    """The parameters of :data:`INSERT_RESULTS` for one completed task."""
-    params = [r.params for r in event.results]
-    metrics = [r.metrics for r in event.results]
+    """The parameters of :data:`INSERT_RESULTS` for one completed task.
+
+    The key is also the ``params`` text: JSONB stores the same value whatever the key order and spacing.
+    The metric columns are the rows' metric tuples transposed.
+    """
+    keys = [params_key(r.params) for r in event.results]
+    metric_columns = zip(*(_METRIC_VALUES(r.metrics) for r in event.results), strict=True)
     return (
         event.sweep_id,
         event.dataset,
         event.strategy,
         event.task_id,
-        [params_key(p) for p in params],
-        [json.dumps(p) for p in params],
-        *([getattr(m, name) for m in metrics] for name in METRIC_NAMES),
+        keys,
+        keys,
+        *(list(column) for column in metric_columns),
     )
 
 
