@@ -164,6 +164,30 @@ async def test_two_signature_headers_differing_only_in_case_are_400(publisher):
     assert publisher.published == []
 
 
+@pytest.mark.parametrize("second", ["text/plain", "application/json"])
+async def test_a_repeated_content_type_is_400_like_a_repeated_signature_header(publisher, second):
+    body = sweep_body('"two types"')
+    headers = signed(body)
+    wire = [
+        ("webhook-id", headers["webhook-id"]),
+        ("webhook-timestamp", headers["webhook-timestamp"]),
+        ("webhook-signature", headers["webhook-signature"]),
+        ("Content-Type", "application/json"),
+        ("content-type", second),
+    ]
+    async with http_client(fake_app(publisher)) as c:
+        response = await c.post(URL, content=body, headers=wire)
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == {
+        "type": "https://zixly.dev/problems/malformed-request",
+        "title": "Malformed request",
+        "status": 400,
+        "detail": "the header 'content-type' appears 2 times (names are case-insensitive); send it once",
+    }
+    assert publisher.published == []
+
+
 async def test_several_signatures_in_one_header_pass_if_any_matches():
     body = sweep_body('"rotation"')
     headers = signed(body)

@@ -31,7 +31,10 @@ Headers = Sequence[tuple[str, str]]
 
 
 def one_header(headers: Headers, name: str) -> str | None:
-    """The value of a header that must appear at most once (names compare case-insensitively)."""
+    """The value of a header that must appear at most once (names compare case-insensitively).
+
+    Every header ingest reads goes through here (``Content-Type`` and the headers of the source's
+    scheme), so a repeat of any of them is the same 400."""
     values = [value for key, value in headers if key == name]
     if len(values) > 1:
         raise MalformedRequest(

@@ -26,6 +26,7 @@ from zixly_ingest.domain.errors import (
     TryLater,
     UnsupportedMediaType,
 )
+from zixly_ingest.domain.model import one_header
 from zixly_ingest.entrypoints.problems import PROBLEM_SCHEMA, problem, problem_for, problem_response
 from zixly_ingest.service_layer.handlers import Accepted, Intake
 
@@ -201,7 +202,10 @@ def create_app(
 
     async def _receive(source: str, request: Request) -> dict[str, str]:
         limits = intake.source(source).limits
-        check_media_type(request.headers.get("content-type"))
+        headers = [
+            (name.decode("latin-1").lower(), value.decode("latin-1")) for name, value in request.headers.raw
+        ]
+        check_media_type(one_header(headers, "content-type"))
         declared = request.headers.get("content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > limits.max_body_bytes:
             raise BodyTooLarge(limits.max_body_bytes)
@@ -212,9 +216,6 @@ def create_app(
             raise RequestTimeout from None
         except ClientDisconnect:
             raise MalformedRequest("the client went away before the body was complete") from None
-        headers = [
-            (name.decode("latin-1").lower(), value.decode("latin-1")) for name, value in request.headers.raw
-        ]
         outcome = await intake.receive_webhook(source=source, raw_body=raw, headers=headers)
         if isinstance(outcome, Accepted):
             status = "duplicate" if outcome.duplicate else "accepted"
