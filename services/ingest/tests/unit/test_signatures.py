@@ -123,6 +123,45 @@ async def test_timestamp_tolerance_is_300_seconds_both_ways(sender_minus_receive
         assert publisher.published == []
 
 
+@pytest.mark.parametrize("fraction", [0.0, 0.25, 0.75])
+@pytest.mark.parametrize(
+    ("sender_minus_receiver_s", "status", "detail"),
+    [
+        (
+            301,
+            401,
+            "webhook-timestamp is 301 s ahead of the receiver's clock (tolerance ±300 s); "
+            "check the sender's clock and sign with the current time",
+        ),
+        (
+            -301,
+            401,
+            "webhook-timestamp is 301 s old (tolerance ±300 s); "
+            "re-sign each delivery, retries included, with the current time",
+        ),
+        (300, 202, None),
+        (-300, 202, None),
+    ],
+)
+async def test_the_skew_is_stated_in_whole_seconds_exactly_as_the_tolerance_counts_it(
+    fraction, sender_minus_receiver_s, status, detail
+):
+    clock = Clock()
+    sent_at = clock.now + sender_minus_receiver_s
+    clock.now += fraction  # the receiver reads its clock with a fraction of a second; the header has none
+    body = sweep_body('"skew"')
+    async with http_client(fake_app(clock=clock)) as c:
+        response = await c.post(URL, content=body, headers=signed(body, webhook_id=new_id(), at=sent_at))
+    assert response.status_code == status, response.text
+    if detail is not None:
+        assert response.json() == {
+            "type": "https://zixly.dev/problems/stale-timestamp",
+            "title": "Timestamp outside the tolerance",
+            "status": 401,
+            "detail": detail,
+        }
+
+
 async def test_a_receiver_clock_30_s_behind_the_sender_accepts():
     sender_now = time.time()
     clock = Clock(sender_now - 30)

@@ -18,6 +18,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import math
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -86,15 +87,17 @@ def _verify_standard(keys: Sequence[Key], raw_body: bytes, headers: Headers, now
     if not _TIMESTAMP.fullmatch(timestamp):
         raise MalformedRequest("webhook-timestamp must be whole seconds since the Unix epoch")
     signed_at = int(timestamp)
-    skew = signed_at - now
+    # The header has whole seconds, so the receiver's clock is read to the whole second too: the skew is
+    # an exact integer, the tolerance applies to it, and the message states it as it is.
+    skew = signed_at - math.floor(now)
     if skew > TOLERANCE_S:
         raise StaleTimestamp(
-            f"webhook-timestamp is {skew:.0f} s ahead of the receiver's clock (tolerance ±{TOLERANCE_S} s); "
+            f"webhook-timestamp is {skew} s ahead of the receiver's clock (tolerance ±{TOLERANCE_S} s); "
             "check the sender's clock and sign with the current time"
         )
     if -skew > TOLERANCE_S:
         raise StaleTimestamp(
-            f"webhook-timestamp is {-skew:.0f} s old (tolerance ±{TOLERANCE_S} s); "
+            f"webhook-timestamp is {-skew} s old (tolerance ±{TOLERANCE_S} s); "
             "re-sign each delivery, retries included, with the current time"
         )
     offered = _offered_v1_signatures(signature_header)
