@@ -25,7 +25,15 @@ from pathlib import Path
 
 import httpx
 
-from zixly.stack import WEBHOOK_SOURCE, RunningStack, StackConfig, running_stack, webhook_secret
+from zixly.stack import (
+    WEBHOOK_SOURCE,
+    RunningStack,
+    StackConfig,
+    database_url_file,
+    running_stack,
+    stack_database_url,
+    webhook_secret,
+)
 
 
 def _local_commands(argv: list[str]) -> bool:
@@ -154,6 +162,12 @@ def cmd_dlq(args: argparse.Namespace) -> int:
         else:
             print(dlq.render_table(letters))
         return 0
+    try:
+        for ref in [args.ref] if args.dlq_command == "show" else args.refs:
+            dlq.parse_ref(ref)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.dlq_command == "show":
         topic, _, _ = dlq.parse_ref(args.ref)
         letters = asyncio.run(dlq.list_dead_letters(bootstrap, [topic]))
@@ -169,12 +183,42 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     try:
         done = asyncio.run(dlq.redrive(bootstrap, None if args.all else args.refs, topics))
     except (KeyError, ValueError) as exc:
-        print(exc, file=sys.stderr)
+        print(f"error: {exc.args[0]}", file=sys.stderr)
         return 1
     for ref in done:
         print(f"re-driven {ref}")
     print(f"{len(done)} dead letter(s) re-driven")
     return 0
+
+
+def _stack_home() -> Path:
+    return Path(os.environ.get("ZIXLY_HOME", ".zixly")).resolve()
+
+
+def _database_url(given: str | None) -> tuple[str, str]:
+    """The database to talk to and where that choice came from: ``--database-url``, then
+    ``ZIXLY_DATABASE_URL``, then the one the local stack under ``ZIXLY_HOME`` runs with."""
+    if given:
+        return given, "--database-url"
+    if configured := os.environ.get("ZIXLY_DATABASE_URL"):
+        return configured, "ZIXLY_DATABASE_URL"
+    home = _stack_home()
+    if url := stack_database_url(home):
+        return url, f"the local stack's, from {database_url_file(home)}"
+    from zixly_aggregator.config import Settings
+
+    return str(
+        Settings.model_fields["database_url"].default
+    ), "the default: no --database-url, ZIXLY_DATABASE_URL or local stack"
+
+
+def _shown_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - only for display
+        return "<unparseable database URL>"
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -183,7 +227,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from zixly_aggregator.bootstrap import replay
     from zixly_aggregator.config import Settings
 
-    overrides = {"kafka_bootstrap_servers": args.bootstrap, "database_url": args.database_url}
+    database_url, origin = _database_url(args.database_url)
+    print(f"replaying into {_shown_url(database_url)} ({origin})", file=sys.stderr)
+    overrides = {"kafka_bootstrap_servers": args.bootstrap, "database_url": database_url}
     settings = Settings(**{k: v for k, v in overrides.items() if v})
     try:
         report = asyncio.run(replay(settings, args.schema, replace=args.replace))
@@ -241,7 +287,11 @@ def parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--schema", required=True, help="PostgreSQL schema to build, e.g. replay_20260102")
     rebuild.add_argument("--replace", action="store_true", help="drop the schema first if it exists")
     rebuild.add_argument("--bootstrap", default=None, help="default: ZIXLY_KAFKA_BOOTSTRAP_SERVERS")
-    rebuild.add_argument("--database-url", default=None, help="default: ZIXLY_DATABASE_URL")
+    rebuild.add_argument(
+        "--database-url",
+        default=None,
+        help="default: ZIXLY_DATABASE_URL, else the local stack's (`zixly up`) under ZIXLY_HOME",
+    )
     rebuild.set_defaults(func=cmd_replay)
     asyncapi = sub.add_parser("asyncapi", help="write the AsyncAPI documents of the FastStream apps")
     asyncapi.add_argument("directory", type=Path, nargs="?", default=Path("docs/asyncapi"))
@@ -252,8 +302,11 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+#: What a shell reports for a process ended by SIGPIPE (128 + 13).
+BROKEN_PIPE_EXIT = 128 + signal.SIGPIPE
+
+
+def _run(argv: list[str]) -> int:
     if _local_commands(argv):
         from zixly_backtester.entrypoints.cli import main as backtest_main
 
@@ -261,9 +314,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (RuntimeError, TimeoutError) as exc:  # the local stack could not start: say why, no traceback
+    except (RuntimeError, TimeoutError) as exc:  # e.g. the local stack could not start: say why
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        code = _run(argv)
+        sys.stdout.flush()  # inside the try: a reader gone shows up here for buffered output
+        return code
+    except BrokenPipeError:
+        # The reader went away (`zixly … | head`): stop quietly, as Unix tools do. Output still
+        # buffered would fail again when Python flushes stdout at exit, so it goes nowhere instead.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return BROKEN_PIPE_EXIT
 
 
 if __name__ == "__main__":

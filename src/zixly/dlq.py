@@ -72,9 +72,12 @@ class DeadLetter:
 
 def parse_ref(ref: str) -> tuple[str, int, int]:
     """``backtests.tasks.dlq:0:12`` → (topic, partition, offset)."""
-    topic, partition, offset = ref.rsplit(":", 2)
+    parts = ref.rsplit(":", 2)
+    if len(parts) != 3 or not all(p.isdecimal() for p in parts[1:]):
+        raise ValueError(f"{ref!r} is not <dlq topic>:<partition>:<offset>, as `zixly dlq list` prints it")
+    topic, partition, offset = parts
     if not topic.endswith(".dlq"):
-        raise ValueError(f"{ref!r} does not name a dead-letter topic")
+        raise ValueError(f"{ref!r} does not name a dead-letter topic (<topic>.dlq:<partition>:<offset>)")
     return topic, int(partition), int(offset)
 
 

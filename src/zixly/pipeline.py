@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from zixly_contracts import ids
 from zixly_contracts.envelope import CONTENT_TYPE, Envelope, decode, encode, envelope
-from zixly_contracts.events import SweepRequested
+from zixly_contracts.events import SweepFailed, SweepRequested
 from zixly_contracts.sweep_spec import SweepSpec
-from zixly_contracts.topics import SWEEPS_REQUESTED
+from zixly_contracts.topics import SWEEPS_LIFECYCLE, SWEEPS_REQUESTED
 
 SOURCE = "cli"
 
@@ -74,6 +74,61 @@ async def submit(bootstrap: str, spec: dict[str, Any], webhook_id: str) -> str:
     finally:
         await producer.stop()
     return sweep_id
+
+
+#: Why a sweep the read model still held as in flight is failed when the embedded stack starts again.
+INTERRUPTED_REASON = (
+    "interrupted: the local stack's broker keeps no state across restarts; submit again (with a new "
+    "webhook id)"
+)
+IN_FLIGHT_SQL = (
+    "SELECT sweep_id, correlation_id FROM sweeps WHERE status IN ('requested', 'running') "
+    "ORDER BY requested_at NULLS LAST, sweep_id"
+)
+
+
+async def fail_interrupted_sweeps(
+    bootstrap: str, database_url: str, schema: str = "public", timeout_s: float = 60.0
+) -> list[str]:
+    """Fail every sweep the read model holds as in flight; return their ids once the read model says so.
+
+    For the embedded stack, whose broker keeps its topics in memory: after a restart the tasks and
+    results of a sweep that was in flight are gone, so it would stay ``running`` forever. The read
+    model keeps the sweep's symbols and strategy names but not its grids or execution settings, so the
+    request cannot be rebuilt and published again. The sweep is failed the way the planner fails one
+    it cannot plan: a ``SweepFailed`` on ``sweeps.lifecycle`` that the aggregator projects.
+    """
+    in_flight = await query(database_url, IN_FLIGHT_SQL, schema)
+    if not in_flight:
+        return []
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for row in in_flight:
+            sweep_id = row["sweep_id"]
+            event = envelope(
+                SweepFailed(sweep_id=sweep_id, reason=INTERRUPTED_REASON),
+                id=ids.event_id(sweep_id, "sweep.interrupted"),
+                source="/zixly/stack",
+                subject=sweep_id,
+                correlation_id=row["correlation_id"] or sweep_id,
+                time=datetime.now(UTC),
+            )
+            await producer.send_and_wait(
+                SWEEPS_LIFECYCLE,
+                encode(event),
+                key=sweep_id.encode(),
+                headers=[("content-type", CONTENT_TYPE.encode())],
+            )
+    finally:
+        await producer.stop()
+    failed = [row["sweep_id"] for row in in_flight]
+    deadline = time.monotonic() + timeout_s
+    while still := {r["sweep_id"] for r in await query(database_url, IN_FLIGHT_SQL, schema)} & set(failed):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the aggregator did not record sweeps {sorted(still)} as failed")
+        await asyncio.sleep(0.2)
+    return failed
 
 
 async def query(database_url: str, sql: str, schema: str = "public", **params: Any) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ import os
 import secrets
 import sys
 from base64 import b64encode
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +24,7 @@ from zixly.infrastructure import (
     start_embedded_postgres,
     start_tansu,
 )
+from zixly.pipeline import INTERRUPTED_REASON, fail_interrupted_sweeps
 from zixly.processes import ProcessGroup
 
 REPO_DATA = Path(__file__).resolve().parents[2] / "data"
@@ -93,13 +94,39 @@ def webhook_secret(home: Path, *, create: bool = True) -> str:
     return path.read_text().strip()
 
 
+def database_url_file(home: Path) -> Path:
+    """Where ``zixly up`` (and the demo) write the URL of the database they run with."""
+    return home / "database-url"
+
+
+def stack_database_url(home: Path) -> str | None:
+    """The database of the local stack that last ran under ``home``, if any."""
+    path = database_url_file(home)
+    if not path.exists():
+        return None
+    return path.read_text().strip() or None
+
+
+def _write_database_url(home: Path, url: str) -> None:
+    path = database_url_file(home)
+    home.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.chmod(0o600)  # a given ZIXLY_DATABASE_URL may hold a password
+    path.write_text(url + "\n")
+
+
 def _service(name: str) -> list[str]:
     return [str(Path(sys.executable).with_name(name))]
 
 
 @contextmanager
-def running_stack(config: StackConfig) -> Iterator[RunningStack]:
-    """Start everything, yield once every service is ready, stop everything on the way out."""
+def running_stack(config: StackConfig, echo: Callable[[str], None] = print) -> Iterator[RunningStack]:
+    """Start everything, yield once every service is ready, stop everything on the way out.
+
+    The broker keeps its topics in memory, while the read models persist: a sweep the read model still
+    holds as in flight lost its tasks with the previous broker, so it is failed (one line each on
+    ``echo``) before the stack is handed over.
+    """
     for variable, port in (
         ("ZIXLY_INGEST_PORT", config.ingest_port),
         ("ZIXLY_DASHBOARD_PORT", config.dashboard_port),
@@ -112,6 +139,7 @@ def running_stack(config: StackConfig) -> Iterator[RunningStack]:
         bootstrap = f"127.0.0.1:{config.kafka_port}"
         asyncio.run(create_topics(bootstrap))
         database_url = config.database_url or start_embedded_postgres(config.home / "pgdata")
+        _write_database_url(config.home, database_url)
         objects_dir = config.home / "objects"
         load_datasets(REPO_DATA, objects_dir)
         secret = webhook_secret(config.home)
@@ -168,6 +196,9 @@ def running_stack(config: StackConfig) -> Iterator[RunningStack]:
             ]
         for child in starting:
             group.wait_healthy(child)
+        schema = env.get("ZIXLY_DATABASE_SCHEMA") or os.environ.get("ZIXLY_DATABASE_SCHEMA") or "public"
+        for sweep_id in asyncio.run(fail_interrupted_sweeps(bootstrap, database_url, schema)):
+            echo(f"sweep {sweep_id} was in flight when the stack last stopped: failed ({INTERRUPTED_REASON})")
         yield RunningStack(
             ingest_url=f"http://127.0.0.1:{config.ingest_port}",
             dashboard_url=f"http://127.0.0.1:{config.dashboard_port}",

@@ -26,10 +26,14 @@ def signed_headers(
 
 
 def sweep_payload(spec: dict[str, Any]) -> str:
-    """Wrap a sweep spec in the Standard Webhooks payload shape, unless it already is one."""
+    """Wrap a sweep spec in the Standard Webhooks payload shape, unless it already is one.
+
+    The same spec always gives the same body, so re-submitting it under the same webhook id is a
+    redelivery (ingest answers ``duplicate``); the signing time goes in the ``webhook-timestamp`` header.
+    """
     if "type" in spec and "data" in spec:
         return json.dumps(spec)
-    return json.dumps({"type": "sweep.requested", "timestamp": datetime.now(UTC).isoformat(), "data": spec})
+    return json.dumps({"type": "sweep.requested", "data": spec})
 
 
 def submit(

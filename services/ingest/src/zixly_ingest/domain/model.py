@@ -90,6 +90,7 @@ def interpret(source: Source, body: str, type_from_header: str | None) -> Ignore
             f"{source.data_field}: field required (the sweep spec)",
             [{"loc": prefix, "msg": "Field required", "type": "missing"}],
         )
+    check_symbols_before_validation(source, data)
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as exc:
@@ -137,6 +138,30 @@ def upper_bound_of_backtests(spec: SweepSpec) -> int:
     return total
 
 
+#: The contract's cap on a sweep's datasets (``SweepSpec.datasets`` max_length): no sweep names more symbols,
+#: whatever a source's own symbols limit says.
+MAX_DATASETS: int = next(
+    meta.max_length for meta in SweepSpec.model_fields["datasets"].metadata if hasattr(meta, "max_length")
+)
+
+
+def max_symbols(source: Source) -> int:
+    """The symbols a sweep of ``source`` may name: its configured limit, within the contract's cap."""
+    return min(source.limits.max_symbols, MAX_DATASETS)
+
+
+def check_symbols_before_validation(source: Source, data: Any) -> None:
+    """Refuse a sweep naming more symbols than allowed as ``sweep-too-large`` with its ``limits`` entry,
+    before the contract's cap on the datasets list would report it as a bare list-length error."""
+    datasets = data.get("datasets") if isinstance(data, dict) else None
+    if not isinstance(datasets, list) or len(datasets) <= MAX_DATASETS:
+        return  # validation and check_limits see it, with the other limits
+    named = (entry.get("symbol") for entry in datasets if isinstance(entry, dict))
+    symbols = {symbol for symbol in named if isinstance(symbol, str)}
+    if len(symbols) > max_symbols(source):
+        _refuse([{"limit": "symbols", "asked": len(symbols), "max": max_symbols(source)}])
+
+
 def check_limits(source: Source, spec: SweepSpec, dataset_bars: Mapping[str, int]) -> None:
     """Refuse a sweep bigger than the source may ask for, saying which limit and by how much."""
     limits = source.limits
@@ -146,23 +171,29 @@ def check_limits(source: Source, spec: SweepSpec, dataset_bars: Mapping[str, int
     too_big: list[dict[str, Any]] = []
     if backtests > limits.max_backtests:
         too_big.append({"limit": "backtests", "asked": backtests, "max": limits.max_backtests})
-    if symbols > limits.max_symbols:
-        too_big.append({"limit": "symbols", "asked": symbols, "max": limits.max_symbols})
+    if symbols > max_symbols(source):
+        too_big.append({"limit": "symbols", "asked": symbols, "max": max_symbols(source)})
     if limits.max_bars is not None:
         bars = sum(per_dataset * dataset_bars.get(d.symbol, 0) for d in spec.datasets)
         if bars > limits.max_bars:
             too_big.append({"limit": "bars", "asked": bars, "max": limits.max_bars})
     if too_big:
-        words = {
-            "backtests": "backtests (datasets × parameter combinations)",
-            "symbols": "symbols",
-            "bars": "bars to simulate (backtests × bars of their dataset)",
-        }
-        message = "; ".join(
-            f"the sweep asks for up to {item['asked']} {words[item['limit']]}; the limit is {item['max']}"
-            for item in too_big
-        )
-        raise SweepTooLarge(message + ": split the sweep or narrow its grid", too_big)
+        _refuse(too_big)
+
+
+_LIMIT_WORDS = {
+    "backtests": "backtests (datasets × parameter combinations)",
+    "symbols": "symbols",
+    "bars": "bars to simulate (backtests × bars of their dataset)",
+}
+
+
+def _refuse(too_big: list[dict[str, Any]]) -> None:
+    message = "; ".join(
+        f"the sweep asks for up to {item['asked']} {_LIMIT_WORDS[item['limit']]}; the limit is {item['max']}"
+        for item in too_big
+    )
+    raise SweepTooLarge(message + ": split the sweep or narrow its grid", too_big)
 
 
 @dataclass(frozen=True)
