@@ -34,6 +34,7 @@ from zixly.stack import (
     stack_database_url,
     webhook_secret,
 )
+from zixly_backtester.entrypoints.cli_options import EXIT_READER_GONE
 
 
 def _local_commands(argv: list[str]) -> bool:
@@ -302,10 +303,6 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
-#: What a shell reports for a process ended by SIGPIPE (128 + 13).
-BROKEN_PIPE_EXIT = 128 + signal.SIGPIPE
-
-
 def _run(argv: list[str]) -> int:
     if _local_commands(argv):
         from zixly_backtester.entrypoints.cli import main as backtest_main
@@ -330,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         # buffered would fail again when Python flushes stdout at exit, so it goes nowhere instead.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return BROKEN_PIPE_EXIT
+        return EXIT_READER_GONE
 
 
 if __name__ == "__main__":

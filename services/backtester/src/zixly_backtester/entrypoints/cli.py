@@ -23,6 +23,7 @@ from typing import Any
 from zixly_backtester.entrypoints.cli_commands import cmd_backtest, cmd_list_strategies, cmd_sweep_run
 from zixly_backtester.entrypoints.cli_data import max_sweep_bytes, observed_periods_per_year
 from zixly_backtester.entrypoints.cli_options import (
+    EXIT_READER_GONE,
     EXIT_USAGE,
     CliError,
     OneLineParser,
@@ -36,6 +37,7 @@ from zixly_backtester.entrypoints.cli_options import (
 from zixly_backtester.entrypoints.cli_report import RANK_BY_HELP
 
 __all__ = [
+    "EXIT_READER_GONE",
     "EXIT_USAGE",
     "CliError",
     "add_subcommands",
@@ -266,10 +268,10 @@ def main(argv: list[str] | None = None, prog: str = "zixly-backtest") -> int:
             parser.print_usage(sys.stderr)
             return EXIT_USAGE
         return int(args.handler(args))
-    except BrokenPipeError:  # e.g. piped into `head`
+    except BrokenPipeError:  # e.g. piped into `head`: stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return 0
+        return EXIT_READER_GONE
 
 
 def run_handler(args: argparse.Namespace) -> int:

@@ -9,10 +9,13 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import signal
 from collections.abc import Callable, Sequence
 from typing import Any
 
 EXIT_USAGE = 2
+#: The reader of the output went away (`… | head`): the status a shell gives a process ended by SIGPIPE.
+EXIT_READER_GONE = 128 + signal.SIGPIPE
 
 _NAME = r"[A-Za-z][A-Za-z0-9_]*"
 _NAME_RE = re.compile(rf"^{_NAME}$")
