@@ -85,6 +85,16 @@ def test_signed_webhook_becomes_ranked_results(tmp_path: Path, database_url: str
             assert sma[pair]["total_return"] == pytest.approx(expected, abs=1e-6), pair
         assert results[0]["metrics"]["total_return"] >= results[-1]["metrics"]["total_return"]
         assert {r["strategy"] for r in results} == {"sma_cross", "buy_and_hold"}
+        pages = [
+            httpx.get(
+                f"{stack.dashboard_url}/api/sweeps/{sweep_id}/results",
+                params={"order_by": "total_return", "limit": 3, "offset": offset},
+                timeout=10,
+            ).json()
+            for offset in (0, 3, 6, 9)
+        ]
+        assert [len(page) for page in pages] == [3, 3, 1, 0]
+        assert [row for page in pages for row in page] == results
 
         # The same webhook delivered again (re-signed): same sweep, nothing doubled, announced once.
         again = post(stack, body, "msg_e2e_1")

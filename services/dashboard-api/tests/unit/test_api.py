@@ -39,8 +39,8 @@ class FakeReadModels:
         self.sweeps_ = {"s1": sweep()}
         self.queries: list[dict] = []
 
-    async def sweeps(self, limit: int) -> list[SweepView]:
-        return list(self.sweeps_.values())[:limit]
+    async def sweeps(self, limit: int, offset: int) -> list[SweepView]:
+        return list(self.sweeps_.values())[offset : offset + limit]
 
     async def sweep(self, sweep_id: str) -> SweepView | None:
         return self.sweeps_.get(sweep_id)
@@ -93,11 +93,11 @@ async def test_unknown_sweep_is_a_404_problem(client):
 async def test_results_default_to_best_first_for_the_metric(client, models):
     assert (await client.get("/api/sweeps/s1/results?order_by=total_return&limit=5")).status_code == 200
     assert (await client.get("/api/sweeps/s1/results?order_by=max_drawdown_days")).status_code == 200
-    assert (await client.get("/api/sweeps/s1/results?order_by=sharpe&order=asc")).status_code == 200
-    assert [(q["order_by"], q["descending"], q["limit"]) for q in models.queries] == [
-        ("total_return", True, 5),
-        ("max_drawdown_days", False, 20),
-        ("sharpe", False, 20),
+    assert (await client.get("/api/sweeps/s1/results?order_by=sharpe&order=asc&offset=40")).status_code == 200
+    assert [(q["order_by"], q["descending"], q["limit"], q["offset"]) for q in models.queries] == [
+        ("total_return", True, 5, 0),
+        ("max_drawdown_days", False, 20, 0),
+        ("sharpe", False, 20, 40),
     ]
 
 
@@ -107,6 +107,8 @@ async def test_results_default_to_best_first_for_the_metric(client, models):
         ("order_by=drop%20table", "order_by must be one of"),
         ("limit=0", "limit"),
         ("limit=abc", "limit"),
+        ("offset=-1", "offset"),
+        ("offset=99999999999999999999", "offset"),
         ("order=sideways", "order"),
     ],
 )

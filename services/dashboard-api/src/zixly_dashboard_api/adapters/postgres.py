@@ -42,8 +42,9 @@ class PostgresReadModels:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def sweeps(self, limit: int) -> list[SweepView]:
-        query = select(sweeps).order_by(sweeps.c.updated_at.desc(), sweeps.c.sweep_id).limit(limit)
+    async def sweeps(self, limit: int, offset: int) -> list[SweepView]:
+        query = select(sweeps).order_by(sweeps.c.updated_at.desc(), sweeps.c.sweep_id)
+        query = query.limit(limit).offset(offset)
         async with self._engine.connect() as conn:
             return [SweepView.model_validate(row._asdict()) for row in await conn.execute(query)]
 
@@ -59,6 +60,7 @@ class PostgresReadModels:
         order_by: str,
         descending: bool,
         limit: int,
+        offset: int,
         dataset: str | None,
         strategy: str | None,
     ) -> list[ResultView]:
@@ -69,9 +71,9 @@ class PostgresReadModels:
         if strategy is not None:
             query = query.where(results.c.strategy == strategy)
         ordering = column.desc().nulls_last() if descending else column.asc().nulls_last()
-        query = query.order_by(ordering, results.c.dataset, results.c.strategy, results.c.params_key).limit(
-            limit
-        )
+        # A total order (ties broken by the row's key), so pages of `limit` from `offset` never overlap.
+        query = query.order_by(ordering, results.c.dataset, results.c.strategy, results.c.params_key)
+        query = query.limit(limit).offset(offset)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [

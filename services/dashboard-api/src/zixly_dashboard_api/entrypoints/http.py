@@ -27,6 +27,8 @@ def _without_nul(value: str) -> str:
 Text = Annotated[str, AfterValidator(_without_nul)]
 #: Sweep ids are UUIDs; anything outside this alphabet is refused before it reaches the database.
 SweepId = Annotated[Text, Path(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
+#: Rows to skip before a page; bounded so that no number past PostgreSQL's bigint reaches it.
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]
 PAGE = files("zixly_dashboard_api.entrypoints").joinpath("static/index.html")
 
 
@@ -47,8 +49,10 @@ def create_app(read_models: ReadModels, *, lifespan: object = None) -> FastAPI:
         return HTMLResponse(PAGE.read_text(encoding="utf-8"))
 
     @app.get("/api/sweeps", response_model=list[SweepView])
-    async def list_sweeps(limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[SweepView]:
-        return await read_models.sweeps(limit)
+    async def list_sweeps(
+        limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Offset = 0
+    ) -> list[SweepView]:
+        return await read_models.sweeps(limit, offset)
 
     @app.get("/api/sweeps/{sweep_id}", response_model=SweepView, responses={404: PROBLEM_SCHEMA})
     async def get_sweep(sweep_id: SweepId) -> SweepView | JSONResponse:
@@ -67,6 +71,7 @@ def create_app(read_models: ReadModels, *, lifespan: object = None) -> FastAPI:
         order_by: Text = "sharpe",
         order: Annotated[Text | None, Query(pattern="^(asc|desc)$")] = None,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 20,
+        offset: Offset = 0,
         dataset: Text | None = None,
         strategy: Text | None = None,
     ) -> list[ResultView] | JSONResponse:
@@ -85,6 +90,7 @@ def create_app(read_models: ReadModels, *, lifespan: object = None) -> FastAPI:
             order_by=order_by,
             descending=descending,
             limit=limit,
+            offset=offset,
             dataset=dataset,
             strategy=strategy,
         )

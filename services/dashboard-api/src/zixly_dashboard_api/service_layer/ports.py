@@ -8,7 +8,7 @@ from zixly_dashboard_api.domain.model import ResultView, SweepView
 
 
 class ReadModels(Protocol):
-    async def sweeps(self, limit: int) -> list[SweepView]: ...
+    async def sweeps(self, limit: int, offset: int) -> list[SweepView]: ...
 
     async def sweep(self, sweep_id: str) -> SweepView | None: ...
 
@@ -19,6 +19,7 @@ class ReadModels(Protocol):
         order_by: str,
         descending: bool,
         limit: int,
+        offset: int,
         dataset: str | None,
         strategy: str | None,
     ) -> list[ResultView]: ...
