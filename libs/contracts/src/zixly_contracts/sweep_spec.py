@@ -6,12 +6,40 @@ comparison from a fixed list (DESIGN §9).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetPydanticSchema,
+    TypeAdapter,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import CoreSchema, PydanticCustomError
+
+
+def one_error_for_the_union(kind: str, message: str) -> GetPydanticSchema:
+    """A union that nothing fits fails with this one error, not one per alternative (whose
+    locations would name pydantic's internals, such as ``int`` and ``float``)."""
+
+    def schema(source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        union = handler(source)
+        if union["type"] != "union":
+            raise TypeError(f"one_error_for_the_union applies to a union, not to {union['type']}")
+        return {**union, "custom_error_type": kind, "custom_error_message": message}
+
+    return GetPydanticSchema(schema)
+
 
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
-Number = int | float
+Number = Annotated[int | float, one_error_for_the_union("number_type", "Input should be a finite number")]
 
 
 class _Frozen(BaseModel):
@@ -24,7 +52,7 @@ class Range(_Frozen):
 
     start: Number
     stop: Number
-    step: Number = Field(gt=0)
+    step: Annotated[Number, Field(gt=0)]  # in Annotated, the bound wraps the union and keeps its own error
 
     @model_validator(mode="after")
     def _ordered(self) -> Range:
@@ -33,7 +61,41 @@ class Range(_Frozen):
         return self
 
 
-ParamValues = Range | Annotated[list[Number], Field(min_length=1, max_length=10_000)] | Number
+NumberList = Annotated[list[Number], Field(min_length=1, max_length=10_000)]
+GRID_VALUE_ERROR = 'a grid value is a number, a list of numbers, or a range {"start", "stop", "step"}'
+_FINITE = ConfigDict(allow_inf_nan=False)
+_RANGE = TypeAdapter(Range)
+_NUMBER_LIST = TypeAdapter(NumberList, config=_FINITE)
+_NUMBER = TypeAdapter(Number, config=_FINITE)
+
+
+def _meant_as(value: Any) -> TypeAdapter[Any] | None:
+    """The alternative of a grid value that ``value``'s shape says it was meant to be, if any."""
+    if isinstance(value, Mapping):
+        return _RANGE
+    if isinstance(value, list | tuple):
+        return _NUMBER_LIST
+    if isinstance(value, float):
+        return _NUMBER
+    return None
+
+
+def _explain_by_shape(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """Validate a grid value; when no alternative fits, report only the errors of the one its shape
+    was meant to be (a range's missing ``stop`` at ``….stop``), or that it has no such shape."""
+    try:
+        return handler(value)
+    except ValidationError:
+        pass
+    meant = _meant_as(value)
+    if meant is not None:
+        meant.validate_python(value)  # raises that alternative's own errors, at the value's own paths
+    raise PydanticCustomError("grid_value", GRID_VALUE_ERROR)
+
+
+#: The alternatives stay one flat union (not ``Range | NumberList | Number``) so that the JSON Schema
+#: keeps its stored shape; their errors never reach the user, :func:`_explain_by_shape` reports instead.
+ParamValues = Annotated[Range | NumberList | int | float, WrapValidator(_explain_by_shape)]
 
 
 class Constraint(_Frozen):
@@ -41,7 +103,13 @@ class Constraint(_Frozen):
 
     left: Name
     op: Literal["<", "<=", ">", ">=", "==", "!="]
-    right: Name | Number
+    right: Annotated[
+        Name | int | float,
+        one_error_for_the_union(
+            "constraint_operand",
+            "Input should be a parameter name (letters, digits, '_', '.', '-') or a finite number",
+        ),
+    ]
 
 
 class Sample(_Frozen):

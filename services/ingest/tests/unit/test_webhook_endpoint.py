@@ -21,7 +21,9 @@ from ingest_testkit import (
 
 from zixly_contracts import ids
 from zixly_contracts.events import SweepRequested, WebhookReceived
+from zixly_contracts.sweep_spec import GRID_VALUE_ERROR
 from zixly_contracts.topics import SWEEPS_REQUESTED, WEBHOOKS_RECEIVED
+from zixly_ingest.domain.model import MAX_DATASETS
 
 URL = f"/webhooks/{SOURCE}"
 
@@ -153,6 +155,27 @@ async def test_invalid_json_is_400_and_an_invalid_sweep_is_422_naming_the_field(
     assert problem["errors"][0]["loc"] == ["data", "datasets"]
 
 
+async def test_an_invalid_grid_is_one_error_per_mistake_at_the_senders_own_path():
+    grid = {"fast": "abc", "slow": {"start": 20, "step": 10}}
+    bad = payload({**SPEC, "strategies": [{"name": "sma_cross", "grid": grid}]})
+    async with asgi_client(fake_app()) as c:
+        response = await c.post(URL, content=bad, headers=signed(bad))
+    assert response.status_code == 422
+    problem = problem_of(response)
+    assert problem["type"].endswith("invalid-sweep")
+    assert problem["errors"] == [
+        {"loc": ["data", "strategies", 0, "grid", "fast"], "msg": GRID_VALUE_ERROR, "type": "grid_value"},
+        {
+            "loc": ["data", "strategies", 0, "grid", "slow", "stop"],
+            "msg": "Field required",
+            "type": "missing",
+        },
+    ]
+    assert problem["detail"] == (
+        f"data.strategies.0.grid.fast: {GRID_VALUE_ERROR}; data.strategies.0.grid.slow.stop: Field required"
+    )
+
+
 async def test_nan_and_infinity_are_not_json():
     body = payload({**SPEC, "strategies": [{"name": "sma_cross", "grid": {"fast": [10]}}]}).replace(
         b"[10]", b"[NaN]"
@@ -216,6 +239,17 @@ async def test_a_sweep_over_a_limit_is_422_saying_which_limit():
         "symbols": (3, 2),
         "bars": (10_000_000, 1_000_000),
     }
+
+
+async def test_more_datasets_than_the_contract_allows_is_sweep_too_large_not_a_list_error():
+    datasets = [{"symbol": f"S{n}", "periods_per_year": 252} for n in range(MAX_DATASETS + 1)]
+    body = payload({**SPEC, "datasets": datasets})
+    async with asgi_client(fake_app(ingest_max_symbols_per_sweep=MAX_DATASETS + 50)) as c:
+        response = await c.post(URL, content=body, headers=signed(body))
+    assert response.status_code == 422
+    problem = problem_of(response)
+    assert problem["type"].endswith("sweep-too-large")
+    assert problem["limits"] == [{"limit": "symbols", "asked": MAX_DATASETS + 1, "max": MAX_DATASETS}]
 
 
 async def test_a_range_too_wide_to_count_is_refused_not_crashed():
