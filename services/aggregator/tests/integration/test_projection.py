@@ -310,6 +310,68 @@ async def test_the_migration_matches_the_tables(database_url: str):
     assert [d for d in diff if d[0] != "remove_table" or d[1].name != "alembic_version"] == []
 
 
+async def test_result_records_follow_the_row_type_of_the_results_table(engine):
+    """Rows are sent as records of the table's own row type, positionally: its attribute order (the
+    order the migrations created the columns in) must be the one the records are built in."""
+    from sqlalchemy import text
+
+    from zixly_aggregator.adapters.postgres import RESULT_ROW_COLUMNS
+
+    async with engine.connect() as conn:
+        columns = (
+            await conn.execute(
+                text(
+                    "SELECT attname FROM pg_attribute WHERE attrelid = 'results'::regclass "
+                    "AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
+                )
+            )
+        ).scalars()
+        assert tuple(columns) == RESULT_ROW_COLUMNS
+
+
+async def test_result_values_are_stored_exactly(engine):
+    store, box = PostgresProjectionStore(engine), FakeOutbox(engine)
+    sweep = "sweep-x"
+    values = [1e-300, 0.1 + 0.2, -0.0, 123456.789012345678, 2.0**53 + 1]
+    task = ids.task_id(sweep, "GOOG_1d", "sma_cross", 0)
+    event = wrap(
+        BacktestBatchCompleted(
+            task_id=task,
+            sweep_id=sweep,
+            dataset="GOOG_1d",
+            strategy="sma_cross",
+            batch_index=0,
+            results=[
+                BacktestResult(
+                    params={"fast": i, "slow": v},
+                    metrics=Metrics(
+                        total_return=v, sortino=-v, max_drawdown_bars=2**31 - 1, final_equity=v * 3
+                    ),
+                )
+                for i, v in enumerate(values)
+            ],
+            artifact_uri="file:///r.parquet",
+            definitions={},
+            bars=100,
+            duration_ms=1.0,
+        ),
+        task,
+        "result",
+    )
+    assert await project(decode(event.model_dump_json()), store=store, outbox=box)
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(results).where(results.c.sweep_id == sweep).order_by(results.c.total_return)
+            )
+        ).all()
+    assert [(r.params["slow"], r.total_return, r.sortino, r.final_equity) for r in rows] == [
+        (v, v, -v, v * 3) for v in sorted(values)
+    ]
+    assert {r.max_drawdown_bars for r in rows} == {2**31 - 1}
+    assert {(r.task_id, r.dataset, r.strategy) for r in rows} == {(task, "GOOG_1d", "sma_cross")}
+
+
 async def test_request_and_plan_give_the_same_row_in_either_order(engine):
     """The two come from different topics: a replay may read them in another order than the live run."""
     from zixly_contracts.events import SweepRequested

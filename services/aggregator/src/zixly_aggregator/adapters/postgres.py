@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Integer, and_, bindparam, case, cast, func, select, update
+from sqlalchemy import and_, bindparam, case, cast, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -19,32 +20,59 @@ from zixly_contracts.envelope import Envelope, encode
 from zixly_contracts.events import (
     BacktestBatchCompleted,
     BacktestBatchFailed,
+    BacktestResult,
     BacktestResultRef,
     SweepPlanned,
     SweepRequested,
 )
 from zixly_contracts.metrics import METRIC_NAMES
 
-#: ``json.dumps(params, sort_keys=True, separators=(",", ":"))`` without building an encoder per call.
-_PARAMS_KEY = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+
+def _params_encoder() -> Callable[[dict[str, Any]], str]:
+    """``json.dumps(params, sort_keys=True, separators=(",", ":"))`` with its encoder built once.
+
+    ``JSONEncoder.encode`` builds a new C encoder on every call, which costs more than encoding a
+    small dict; the standard library's own C encoder is called directly where there is one.
+    """
+    if c_make_encoder is None:
+        return json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+    # markers (None: a flat dict of numbers cannot be circular), default, the string encoder, indent,
+    # key separator, item separator, sort_keys, skipkeys, allow_nan: json.dumps' defaults otherwise.
+    chunks = c_make_encoder(
+        None, json.JSONEncoder().default, encode_basestring_ascii, None, ":", ",", True, False, True
+    )
+    return lambda params: "".join(chunks(params, 0))
+
+
+_PARAMS_KEY = _params_encoder()
 
 
 def params_key(params: dict[str, Any]) -> str:
     return _PARAMS_KEY(params)
 
 
+#: The ``results`` columns a task's rows are sent in: each row a record of the table's own row type,
+#: the columns every row of the task shares left null in it (they are sent once, as parameters).
+RESULT_ROW_COLUMNS = ("sweep_id", "dataset", "strategy", "params_key", "params", "task_id", *METRIC_NAMES)
+if tuple(results.c.keys()) != RESULT_ROW_COLUMNS:
+    raise RuntimeError("result_rows builds records in the column order of the results table")
+
+
 def _insert_results_sql() -> str:
-    """``INSERT … SELECT FROM unnest(<one array per column>)``: the task's rows in one statement."""
-    per_row = [("params_key", "text"), ("params", "text")] + [
-        (name, "int4" if isinstance(results.c[name].type, Integer) else "float8") for name in METRIC_NAMES
-    ]
-    arrays = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(per_row, start=5))
-    names = ", ".join(name for name, _ in per_row)
-    selected = ", ".join(f"{name}::jsonb" if name == "params" else name for name, _ in per_row)
+    """``INSERT … SELECT FROM unnest(<an array of results records>)``: the task's rows in one statement.
+
+    One array of records instead of one array per column: asyncpg checks every element of an array
+    for being a sub-array (in Python), so 256 records cost far less than one array of 256 values per column.
+    """
+    shared = {"sweep_id": "$1", "dataset": "$2", "strategy": "$3", "task_id": "$4"}
+    selected = ", ".join(
+        shared.get(name) or ("r.params_key::jsonb" if name == "params" else f"r.{name}")
+        for name in RESULT_ROW_COLUMNS
+    )
     # Built once from the table's own column names; every value is a bind parameter.
     return (
-        f"INSERT INTO results (sweep_id, dataset, strategy, task_id, {names}) "  # noqa: S608
-        f"SELECT $1, $2, $3, $4, {selected} FROM unnest({arrays}) AS r({names}) "
+        f"INSERT INTO results ({', '.join(RESULT_ROW_COLUMNS)}) "  # noqa: S608
+        f"SELECT {selected} FROM unnest($5::results[]) AS r "
         "ON CONFLICT DO NOTHING"
     )
 
@@ -55,22 +83,20 @@ INSERT_RESULTS = _insert_results_sql()
 _METRIC_VALUES = attrgetter(*METRIC_NAMES)
 
 
-def result_rows(event: BacktestBatchCompleted) -> tuple[Any, ...]:
-    """The parameters of :data:`INSERT_RESULTS` for one completed task.
+def result_record(result: BacktestResult) -> tuple[Any, ...]:
+    """One row of :data:`INSERT_RESULTS`: its params key and metrics (``params`` is the key as JSONB:
+    the same value whatever the key order and spacing)."""
+    return (None, None, None, params_key(result.params), None, None, *_METRIC_VALUES(result.metrics))
 
-    The key is also the ``params`` text: JSONB stores the same value whatever the key order and spacing.
-    The metric columns are the rows' metric tuples transposed.
-    """
-    keys = [params_key(r.params) for r in event.results]
-    metric_columns = zip(*(_METRIC_VALUES(r.metrics) for r in event.results), strict=True)
+
+def result_rows(event: BacktestBatchCompleted) -> tuple[Any, ...]:
+    """The parameters of :data:`INSERT_RESULTS` for one completed task."""
     return (
         event.sweep_id,
         event.dataset,
         event.strategy,
         event.task_id,
-        keys,
-        keys,
-        *(list(column) for column in metric_columns),
+        [result_record(r) for r in event.results],
     )
 
 
@@ -173,7 +199,7 @@ class PostgresProjectionTransaction:
         if not fresh:
             return None
         if event.results:
-            # One statement for every row, the columns sent as arrays (asyncpg, binary), in this
+            # One statement for every row, sent as an array of records (asyncpg, binary), in this
             # transaction: a multi-row VALUES would be compiled anew for each event.
             await self._conn.exec_driver_sql(INSERT_RESULTS, result_rows(event))
         return await self._count_task(
