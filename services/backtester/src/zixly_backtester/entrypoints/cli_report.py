@@ -6,8 +6,10 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-#: ``--rank-by`` puts the lowest first for these; every other metric ranks its highest first.
-LOWER_IS_BETTER = ("annual_volatility", "max_drawdown_bars", "max_drawdown_days")
+# ``--rank-by`` puts the lowest first for LOWER_IS_BETTER and the highest first for every other metric;
+# the dashboard's ``order_by`` defaults come from the same table.
+from zixly_contracts.ranking import LOWER_IS_BETTER
+
 RANK_BY_HELP = (
     "metric to rank by (default: %(default)s); lowest first: "
     + ", ".join(LOWER_IS_BETTER)
