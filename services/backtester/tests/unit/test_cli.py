@@ -194,6 +194,26 @@ def test_bad_sweeps_exit_2(
     assert message in err
 
 
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "abc", "", "0", "-1", "1e300"])
+def test_bad_max_sweep_gib_is_one_line_naming_the_variable(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, data_dir: Path, value: str
+) -> None:
+    monkeypatch.setenv("ZIXLY_MAX_SWEEP_GIB", value)
+    code, out, err = run(
+        capsys, "sweep", "run", "--data", str(data_dir / "GOOG_1d.csv"), "--strategy", "sma_cross"
+    )
+    assert (code, out) == (2, "")
+    assert f"ZIXLY_MAX_SWEEP_GIB must be a positive, finite number of GiB (got {value!r})" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_max_sweep_gib_accepts_fractions(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZIXLY_MAX_SWEEP_GIB", " 0.5 ")
+    assert cli.max_sweep_bytes() == 2**29
+    monkeypatch.delenv("ZIXLY_MAX_SWEEP_GIB")
+    assert cli.max_sweep_bytes() == 2 * 2**30
+
+
 def test_argparse_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         cli.main(["backtest", "--strategy", "sma_cross"])

@@ -138,6 +138,7 @@ def _sweep_run(args: argparse.Namespace) -> int:
     if args.rank_by not in METRIC_NAMES:
         raise CliError(f"--rank-by must be one of {', '.join(METRIC_NAMES)}")
     _check_datasets(args.data)
+    limit = max_sweep_bytes()  # a bad ZIXLY_MAX_SWEEP_GIB is refused before any work
     param_sets = _param_sets(args)
     rows: list[dict[str, Any]] = []
     baselines: dict[str, Any] = {}
@@ -150,7 +151,7 @@ def _sweep_run(args: argparse.Namespace) -> int:
         settings = execution_settings(args, bars)
         definitions[name] = settings.definitions()
         # every set's equity curve is held for the overfitting statistics: refuse what cannot fit
-        needed, limit = len(param_sets) * len(bars) * 8 * 3, max_sweep_bytes()
+        needed = len(param_sets) * len(bars) * 8 * 3
         if needed > limit:
             raise CliError(
                 f"{len(param_sets)} parameter sets × {len(bars)} bars need about {needed / 2**30:.1f} GiB; "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,18 @@ from zixly_backtester.entrypoints.cli_options import CliError, number
 
 
 def max_sweep_bytes() -> int:
-    """Memory a local sweep may use for equity curves and returns (``ZIXLY_MAX_SWEEP_GIB``, default 2)."""
-    return int(float(os.environ.get("ZIXLY_MAX_SWEEP_GIB", "2")) * 2**30)
+    """Memory a local sweep may use for equity curves and returns (``ZIXLY_MAX_SWEEP_GIB``, default 2).
+
+    Anything but a positive, finite number of GiB is a :class:`CliError` naming the variable."""
+    text = os.environ.get("ZIXLY_MAX_SWEEP_GIB", "2")
+    try:
+        gib = float(text.strip())
+    except ValueError:
+        gib = math.nan
+    limit = gib * 2**30
+    if not (math.isfinite(limit) and gib > 0):
+        raise CliError(f"ZIXLY_MAX_SWEEP_GIB must be a positive, finite number of GiB (got {text!r})")
+    return int(limit)
 
 
 def load_data(path_text: str, fmt: str | None) -> Bars:
