@@ -14,7 +14,7 @@ from zixly_runtime.telemetry import instrument_http_service
 
 
 def build(settings: Settings) -> FastAPI:
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, schema=settings.database_schema)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -34,8 +34,16 @@ results = Table(
 )
 
 
-def make_engine(url: str) -> AsyncEngine:
-    return create_async_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+def make_engine(url: str, *, schema: str = "public") -> AsyncEngine:
+    """An engine whose connections see ``schema`` first (``zixly replay`` builds the read models into
+    another one; ``ZIXLY_DATABASE_SCHEMA`` switches the dashboard to it, as it does the aggregator)."""
+    return create_async_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=5,
+        connect_args={"server_settings": {"search_path": schema}},
+    )
 
 
 class PostgresReadModels:
