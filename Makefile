@@ -41,5 +41,5 @@ bench-scale: install ## 1 vs 2 backtester replicas on one sweep, then the 1-32 r
 asyncapi: install ## write the AsyncAPI documents of the FastStream apps to docs/asyncapi/
 	@$(UV) run --frozen zixly asyncapi docs/asyncapi
 
-test-reliability: install ## the failure tests alone (ZIXLY_RELIABILITY_KILL_RUNS=20 for the issue's 20 kill runs)
+test-reliability: install ## the failure tests alone (ZIXLY_RELIABILITY_KILL_RUNS=20 for the full check of 20 kill runs)
 	@$(UV) run --frozen pytest tests/reliability

@@ -1,4 +1,5 @@
-"""Engine benchmark: zixly vs vectorbt vs backtesting.py on the issue's 184-combination SMA grid.
+"""Engine benchmark: zixly vs vectorbt vs backtesting.py on the 184-combination SMA grid
+(fast 5..50 step 5 × slow 20..210 step 10, fast < slow).
 
     uv run python benchmarks/bench_engine.py            # everything (backtesting.py takes a few minutes)
     uv run python benchmarks/bench_engine.py --quick    # backtesting.py on every 8th combination only

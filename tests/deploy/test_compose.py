@@ -69,7 +69,7 @@ SHARED_ENV = (
 )
 #: FastStream's KafkaBroker(graceful_timeout=15.0) default: a consumer needs more than this to stop.
 FASTSTREAM_GRACEFUL_TIMEOUT_S = 15
-#: topics the read models are rebuilt from (DESIGN §3, §5): kept forever.
+#: topics the read models are rebuilt from (``zixly replay``, see the README): kept forever.
 REPLAYED = ("webhooks.received", "sweeps.requested", "backtests.results", "sweeps.lifecycle")
 
 

@@ -1,4 +1,4 @@
-"""Pinned values of the engine on real data (issue 3) and its batch properties."""
+"""Pinned values of the engine on real data (GOOG daily, as the README lists them); batch properties."""
 
 from __future__ import annotations
 

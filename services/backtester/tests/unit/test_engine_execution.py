@@ -1,4 +1,4 @@
-"""Execution model of DESIGN §6, with the cases from public bug reports of other engines (issue 3)."""
+"""The execution model, with the cases from public bug reports of other engines."""
 
 from __future__ import annotations
 

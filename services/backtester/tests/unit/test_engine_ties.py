@@ -1,4 +1,4 @@
-"""The tie rule on real data: TA-Lib's rounding on flat runs must not create crosses (DESIGN §6)."""
+"""The tie rule on real data: TA-Lib's rounding on flat runs must not create crosses."""
 
 from __future__ import annotations
 

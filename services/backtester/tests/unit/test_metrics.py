@@ -1,4 +1,4 @@
-"""Metric definitions of DESIGN §6: the pinned cases of issue 3, and kernel vs the numpy statement."""
+"""The metric definitions: pinned cases on real data, and the kernel against the numpy statement."""
 
 from __future__ import annotations
 

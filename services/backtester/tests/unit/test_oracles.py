@@ -1,4 +1,5 @@
-"""The engine against the engines users compare it with, on the issue's 184-combination SMA grid.
+"""The engine against the engines users compare it with, on the 184-combination SMA grid
+(fast 5..50 step 5 × slow 20..210 step 10, fast < slow).
 
 vectorbt and backtesting.py are development-only dependencies (test oracles, never shipped). Both get
 the same TA-Lib SMA rows as the engine, so what is compared is the execution and the accounting:

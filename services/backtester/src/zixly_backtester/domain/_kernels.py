@@ -241,7 +241,7 @@ def simulate_batch(
 
     Signals: for parameter set ``c`` and event ``k`` (enter long, exit long, enter short, exit short),
     the event fires at bar ``t`` when the sign of ``x[ix[c], t] - lines[il[c, k], t]`` equals
-    ``dirs[k]`` and its last non-zero sign before ``t`` was the opposite (DESIGN §6 tie rule; a NaN
+    ``dirs[k]`` and its last non-zero sign before ``t`` was the opposite (the tie rule; a NaN
     compares as a tie, so warm-up bars carry no sign); with ``use_flags`` the events come from the bit
     flags ``flags[ix[c], t]`` instead.
     """
@@ -587,7 +587,7 @@ def _ratio_metrics(
 def _equity_metrics(
     row: np.ndarray, ts_ns: np.ndarray, cash0: float, rf_per_bar: float, ppy: float, m: np.ndarray
 ) -> None:
-    """Return, risk and drawdown metrics of one close-marked equity curve (DESIGN §6), computed exactly
+    """Return, risk and drawdown metrics of one close-marked equity curve (``METRIC_TEXT``), computed exactly
     as :func:`simulate_batch` does inside its loop. There are ``n`` per-bar returns: the first is
     measured from the initial cash."""
     n = row.shape[0]

@@ -4,7 +4,7 @@ A dataset is a table with a ``timestamp`` column and ``Open, High, Low, Close, V
 the column names does not matter). Naive timestamps are taken as written; timestamps with a UTC
 offset or a zone become the UTC instants they name. Timestamps must be strictly increasing; prices
 must be finite unless the caller explicitly allows NaN bars (a NaN bar is one where the market did
-not trade: no order fills on it and valuation forward-fills the last price, DESIGN §6).
+not trade: no order fills on it and valuation forward-fills the last price).
 """
 
 from __future__ import annotations

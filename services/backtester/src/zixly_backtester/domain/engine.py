@@ -1,7 +1,7 @@
 """The vectorized batch engine: one call runs every parameter set of one strategy on one dataset.
 
-Execution model and metric definitions are pinned in DESIGN §6 and echoed by
-:meth:`ExecutionSettings.definitions` with every result. The simulation itself is a numba kernel
+The execution model and the metric definitions (``METRIC_TEXT``; the README's engine section) are
+echoed by :meth:`ExecutionSettings.definitions` with every result. The simulation itself is a numba kernel
 (:mod:`._kernels`), compiled once into an on-disk cache and loaded lazily on the first run.
 """
 
@@ -21,11 +21,10 @@ import numpy as np
 from zixly_backtester.domain.bars import Bars
 from zixly_backtester.domain.strategies import PriceData, SignalPlan, get_strategy, validate_param_sets
 from zixly_contracts.metrics import METRIC_NAMES
+from zixly_contracts.sweep_spec import MAX_CASH
 
 INT_METRICS = frozenset({"max_drawdown_bars", "closed_trades", "open_trades"})
 METRIC_DEFINITIONS_VERSION = "zixly-metrics/1"
-#: Above this, equity and fills leave the range where prices and units are exact enough to mean anything.
-MAX_CASH = 1e15
 
 TRADE_COLUMNS: tuple[str, ...] = (
     "param_set",

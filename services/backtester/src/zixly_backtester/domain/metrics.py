@@ -1,4 +1,4 @@
-"""Metric definitions of DESIGN §6 in plain numpy.
+"""The metric definitions (the README's "Metric definitions" table) in plain numpy.
 
 The engine computes the same numbers inside its compiled kernel (in one pass, for speed); these
 functions are the readable statement of each definition, used by the tests to check the kernel, by the

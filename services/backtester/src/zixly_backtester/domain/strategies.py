@@ -2,7 +2,7 @@
 
 Every strategy is expressed as four *events* computed on each bar's close — enter long, exit long,
 enter short, exit short — each the crossing of a series ``x`` over a line in one direction, under the
-tie rule of DESIGN §6 (a cross happens at *t* when the sign of ``x − line`` differs from its last
+tie rule (a cross happens at *t* when the sign of ``x − line`` differs from its last
 non-zero sign before *t*). In ``long_only`` mode the two short events are ignored; in ``long_short``
 mode an opposite entry reverses the position. Indicators come from TA-Lib and are computed once per
 distinct parameter value, then shared by every parameter set of the batch that uses them.

@@ -32,7 +32,10 @@ class SweepView(BaseModel):
     failure_reason: str | None
     requested_at: datetime | None
     planned_at: datetime | None
-    completed_at: datetime | None = Field(description="when the last task reported (completed or failed)")
+    completed_at: datetime | None = Field(
+        description="when the last task reported (completed or failed); null while in flight, and for a "
+        "failed sweep that had no last task (not plannable, or failure_reason starting 'interrupted:')"
+    )
     updated_at: datetime
 
     @computed_field  # type: ignore[prop-decorator]
