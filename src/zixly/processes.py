@@ -5,12 +5,30 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def dying_with_this_process(argv: list[str]) -> list[str]:
+    """``argv`` run so that it gets SIGTERM when this process dies, however it dies (Linux)."""
+    if not sys.platform.startswith("linux"):
+        return list(argv)
+    return [sys.executable, "-m", "zixly.die_with_parent", str(os.getpid()), *argv]
 
 
 @dataclass
@@ -48,7 +66,11 @@ class ProcessGroup:
         log_path = self.log_dir / f"{name}.log"
         with log_path.open("ab") as log:
             process = subprocess.Popen(
-                argv, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                dying_with_this_process(argv),
+                env={**os.environ, **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         child = Child(name, process, log_path, health_url, list(argv), dict(env))
         self.children.append(child)

@@ -21,11 +21,14 @@ from zixly.infrastructure import (
     free_port,
     load_datasets,
     port_open,
+    port_taken,
     start_embedded_postgres,
     start_tansu,
 )
 from zixly.pipeline import INTERRUPTED_REASON, fail_interrupted_sweeps
 from zixly.processes import ProcessGroup
+from zixly.stack_env import port_from_env, replicas_from_env, webhook_secret_from_env
+from zixly.stack_file import StackAddresses, remove_stack_file, stack_home, write_stack_file
 
 REPO_DATA = Path(__file__).resolve().parents[2] / "data"
 WEBHOOK_SOURCE = "cli"
@@ -46,20 +49,24 @@ class StackConfig:
 
     @classmethod
     def from_env(cls, *, ephemeral_ports: bool) -> StackConfig:
-        """``ephemeral_ports`` picks free ports (the demo); otherwise the documented defaults (``up``)."""
+        """``ephemeral_ports`` picks free ports (the demo); otherwise the documented defaults (``up``).
+
+        Raises ``ConfigurationError`` naming the first variable that holds something unusable.
+        """
 
         def port(name: str, default: int) -> int:
-            value = os.environ.get(name)
-            if value:
-                return int(value)
+            configured = port_from_env(name)
+            if configured is not None:
+                return configured
             return free_port() if ephemeral_ports else default
 
+        webhook_secret_from_env()
         return cls(
-            home=Path(os.environ.get("ZIXLY_HOME", ".zixly")).resolve(),
+            home=stack_home(),
             kafka_port=port("ZIXLY_KAFKA_PORT", 9092),
             ingest_port=port("ZIXLY_INGEST_PORT", 8080),
             dashboard_port=port("ZIXLY_DASHBOARD_PORT", 8000),
-            backtester_replicas=int(os.environ.get("ZIXLY_BACKTESTER_REPLICAS", "1")),
+            backtester_replicas=replicas_from_env(),
             database_url=os.environ.get("ZIXLY_DATABASE_URL") or None,
         )
 
@@ -78,7 +85,7 @@ class RunningStack:
 
 def webhook_secret(home: Path, *, create: bool = True) -> str:
     """The CLI source's secret: ``ZIXLY_WEBHOOK_SECRET`` or one generated once under ``ZIXLY_HOME``."""
-    configured = os.environ.get("ZIXLY_WEBHOOK_SECRET")
+    configured = webhook_secret_from_env()
     if configured:
         return configured
     path = home / "webhook-secret"
@@ -92,27 +99,6 @@ def webhook_secret(home: Path, *, create: bool = True) -> str:
         path.write_text("whsec_" + b64encode(secrets.token_bytes(32)).decode())
         path.chmod(0o600)
     return path.read_text().strip()
-
-
-def database_url_file(home: Path) -> Path:
-    """Where ``zixly up`` (and the demo) write the URL of the database they run with."""
-    return home / "database-url"
-
-
-def stack_database_url(home: Path) -> str | None:
-    """The database of the local stack that last ran under ``home``, if any."""
-    path = database_url_file(home)
-    if not path.exists():
-        return None
-    return path.read_text().strip() or None
-
-
-def _write_database_url(home: Path, url: str) -> None:
-    path = database_url_file(home)
-    home.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.chmod(0o600)  # a given ZIXLY_DATABASE_URL may hold a password
-    path.write_text(url + "\n")
 
 
 def _service(name: str) -> list[str]:
@@ -132,14 +118,14 @@ def running_stack(config: StackConfig, echo: Callable[[str], None] = print) -> I
         ("ZIXLY_DASHBOARD_PORT", config.dashboard_port),
     ):
         if port_open("127.0.0.1", port):
-            raise RuntimeError(f"port {port} is taken: set {variable} to a free port")
+            raise RuntimeError(port_taken(port, variable))
     group = ProcessGroup(config.home / "logs")
+    addresses = None
     try:
         start_tansu(group, config.kafka_port)
         bootstrap = f"127.0.0.1:{config.kafka_port}"
         asyncio.run(create_topics(bootstrap))
-        database_url = config.database_url or start_embedded_postgres(config.home / "pgdata")
-        _write_database_url(config.home, database_url)
+        database_url = config.database_url or start_embedded_postgres(config.home / "pgdata", echo=echo)
         objects_dir = config.home / "objects"
         load_datasets(REPO_DATA, objects_dir)
         secret = webhook_secret(config.home)
@@ -199,7 +185,7 @@ def running_stack(config: StackConfig, echo: Callable[[str], None] = print) -> I
         schema = env.get("ZIXLY_DATABASE_SCHEMA") or os.environ.get("ZIXLY_DATABASE_SCHEMA") or "public"
         for sweep_id in asyncio.run(fail_interrupted_sweeps(bootstrap, database_url, schema)):
             echo(f"sweep {sweep_id} was in flight when the stack last stopped: failed ({INTERRUPTED_REASON})")
-        yield RunningStack(
+        stack = RunningStack(
             ingest_url=f"http://127.0.0.1:{config.ingest_port}",
             dashboard_url=f"http://127.0.0.1:{config.dashboard_port}",
             webhook_source=WEBHOOK_SOURCE,
@@ -209,5 +195,12 @@ def running_stack(config: StackConfig, echo: Callable[[str], None] = print) -> I
             objects_dir=objects_dir,
             processes=group,
         )
+        addresses = StackAddresses(
+            stack.ingest_url, stack.dashboard_url, bootstrap, database_url, pid=os.getpid()
+        )
+        write_stack_file(config.home, addresses)
+        yield stack
     finally:
+        if addresses is not None:
+            remove_stack_file(config.home, addresses)
         group.stop()

@@ -51,28 +51,64 @@ def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
     assert (command.returncode, err.decode()) == (EXIT_READER_GONE, "")
 
 
-@pytest.fixture
-def stack_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("ZIXLY_HOME", str(tmp_path))
-    monkeypatch.delenv("ZIXLY_DATABASE_URL", raising=False)
-    return tmp_path
-
-
-def test_replay_uses_the_database_of_the_local_stack_unless_told_otherwise(
-    stack_home: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("variable", "value", "error"),
+    [
+        (
+            "ZIXLY_INGEST_PORT",
+            "abc",
+            "error: ZIXLY_INGEST_PORT must be a port number from 1 to 65535, not 'abc'",
+        ),
+        (
+            "ZIXLY_DASHBOARD_PORT",
+            "99999",
+            "error: ZIXLY_DASHBOARD_PORT must be a port number from 1 to 65535, not '99999'",
+        ),
+        (
+            "ZIXLY_BACKTESTER_REPLICAS",
+            "abc",
+            "error: ZIXLY_BACKTESTER_REPLICAS must be a whole number of at least 1 (the backtester also "
+            "plans sweeps), not 'abc'",
+        ),
+        (
+            "ZIXLY_BACKTESTER_REPLICAS",
+            "0",
+            "error: ZIXLY_BACKTESTER_REPLICAS must be a whole number of at least 1 (the backtester also "
+            "plans sweeps), not '0'",
+        ),
+        (
+            "ZIXLY_WEBHOOK_SECRET",
+            "notasecret",
+            "error: ZIXLY_WEBHOOK_SECRET: must look like 'whsec_<base64>' (a Standard Webhooks secret); "
+            "expected 'whsec_' followed by the base64 of a key of at least 24 bytes",
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", ["up", "demo"])
+def test_a_stack_setting_it_cannot_run_with_is_one_line_and_nothing_starts(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    variable: str,
+    value: str,
+    error: str,
 ) -> None:
-    from zixly.cli import _database_url
+    monkeypatch.setenv("ZIXLY_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv(variable, value)
+    assert main([command]) == 2
+    assert capsys.readouterr() == ("", error + "\n")
+    assert not (tmp_path / "home").exists()
 
-    assert _database_url(None) == (
-        "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",
-        "the default: no --database-url, ZIXLY_DATABASE_URL or local stack",
+
+def test_a_sweep_file_that_is_not_json_is_said_so_with_where(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ZIXLY_WEBHOOK_SECRET", "whsec_" + "A" * 32)
+    readme = tmp_path / "README.md"
+    readme.write_text('{\n  "name": "x",\n  oops\n}\n')
+    assert main(["sweep", "submit", str(readme), "--url", "http://127.0.0.1:1"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {readme} is not JSON: "
+        "Expecting property name enclosed in double quotes at line 3, column 3\n"
     )
-    (stack_home / "database-url").write_text("postgresql+asyncpg://zixly@127.0.0.1:54329/zixly\n")
-    assert _database_url(None) == (
-        "postgresql+asyncpg://zixly@127.0.0.1:54329/zixly",
-        f"the local stack's, from {stack_home / 'database-url'}",
-    )
-    monkeypatch.setenv("ZIXLY_DATABASE_URL", "postgresql+asyncpg://env@db/x")
-    assert _database_url(None) == ("postgresql+asyncpg://env@db/x", "ZIXLY_DATABASE_URL")
-    flag = "postgresql+asyncpg://flag@db/y"
-    assert _database_url(flag) == (flag, "--database-url")

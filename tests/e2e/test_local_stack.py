@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
+from zixly.abandoned_postgres import stop_abandoned_postgres
 from zixly.cli import main
 from zixly.infrastructure import free_port
 from zixly.pipeline import INTERRUPTED_REASON, topic_events, wait_for_sweep
 from zixly.stack import StackConfig, running_stack
+from zixly.stack_file import read_stack_file
 from zixly_contracts.topics import SWEEPS_REQUESTED
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -48,7 +54,13 @@ def test_resubmitted_file_is_a_duplicate_and_a_restart_fails_the_sweep_in_flight
     said: list[str] = []
     with running_stack(config(), echo=said.append) as stack:
         assert said == []
-        assert (tmp_path / "database-url").read_text().strip() == database_url
+        assert read_stack_file(tmp_path) == {
+            "ingest_url": stack.ingest_url,
+            "dashboard_url": stack.dashboard_url,
+            "bootstrap_servers": stack.bootstrap_servers,
+            "database_url": database_url,
+            "pid": os.getpid(),
+        }
         submit = ["sweep", "submit", str(sweep_file), "--url", stack.ingest_url, "--webhook-id", "msg_again"]
         assert main(submit) == 0
         first = json.loads(capsys.readouterr().out)
@@ -75,3 +87,29 @@ def test_resubmitted_file_is_a_duplicate_and_a_restart_fails_the_sweep_in_flight
         assert len(said) == 1
         sweep = httpx.get(f"{stack.dashboard_url}/api/sweeps/{sweep_id}", timeout=10).json()
         assert (sweep["status"], sweep["failure_reason"]) == ("failed", INTERRUPTED_REASON)
+    assert read_stack_file(tmp_path) == {}
+    assert not (tmp_path / "stack.json").exists()
+
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from zixly.infrastructure import start_embedded_postgres
+
+print(start_embedded_postgres(Path(sys.argv[1])), flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_database_left_running_by_a_killed_stack_is_stopped_on_the_next_start(tmp_path: Path) -> None:
+    pgdata = tmp_path / "pgdata"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(pgdata)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None
+    assert holder.stdout.readline().startswith("postgresql+asyncpg://")
+    server_pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+    assert stop_abandoned_postgres(pgdata) is None  # still held by a live process: left alone
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait(timeout=10)
+    assert stop_abandoned_postgres(pgdata) == server_pid
+    assert not (pgdata / "postmaster.pid").exists()
+    assert stop_abandoned_postgres(pgdata) is None
