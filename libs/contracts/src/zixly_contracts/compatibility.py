@@ -1,9 +1,10 @@
 """Is a new JSON Schema backward compatible with an old one: does it accept every document the old one did?
 
-That is what a schema change must keep (DESIGN §3): topics are replayed from the start, so the current
-reader meets documents of every earlier version. The check is structural over the subset of JSON Schema
-that pydantic emits (``$ref``/``$defs``, ``anyOf``, ``type``, ``enum``/``const``, objects, arrays and the
-usual bounds). :func:`problems` lists what breaks; an empty list means compatible.
+That is what a schema change must keep (README.md, "Replay and schema evolution"): topics are replayed
+from the start, so the current reader meets documents of every earlier version. The check is structural
+over the subset of JSON Schema that pydantic emits (``$ref``/``$defs``, ``anyOf``, ``type``,
+``enum``/``const``, objects, arrays and the usual bounds). :func:`problems` lists what breaks; an empty
+list means compatible.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The CloudEvents 1.0 structured JSON envelope every message travels in (DESIGN §3).
+"""The CloudEvents 1.0 structured JSON envelope every message travels in.
 
 One envelope shape everywhere: ``application/cloudevents+json`` bodies carrying the attributes and the
 versioned ``data``. Decoding upcasts old ``schema_version``s to the current one, so a log replayed from
@@ -14,6 +14,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from zixly_contracts import events as ev
+from zixly_contracts.sweep_spec import RECORDED
 
 CONTENT_TYPE = "application/cloudevents+json"
 TYPE_PREFIX = "com.zixly."
@@ -126,12 +127,14 @@ def decode(raw: bytes | str) -> Envelope[Any]:
 
     An event of the current version is validated straight into its model, in one pass over the JSON.
     Older versions are upcast first; an invalid message takes that path too, to say what is wrong.
+    Events are validated as recorded facts (:data:`~zixly_contracts.sweep_spec.RECORDED`): the limits a
+    client's sweep is held to at the door are not applied again.
     """
     try:
         head = _Head.model_validate_json(raw)
         entry = REGISTRY.get(head.type)
         if entry is not None and head.schema_version == entry.version:
-            return Envelope[entry.model].model_validate_json(raw)  # type: ignore[name-defined]
+            return Envelope[entry.model].model_validate_json(raw, context=RECORDED)  # type: ignore[name-defined]
     except ValidationError:
         pass
     return _decode_upcasting(raw)
@@ -158,7 +161,7 @@ def _decode_upcasting(raw: bytes | str) -> Envelope[Any]:
         data = upcast(data)
         version += 1
     try:
-        payload = entry.model.model_validate(data)
+        payload = entry.model.model_validate(data, context=RECORDED)
     except ValidationError as exc:
         raise UndecodableMessage(f"invalid {head.type} v{head.schema_version} data: {exc}") from exc
     return Envelope[entry.model](  # type: ignore[name-defined]

@@ -1,4 +1,4 @@
-"""Events and commands (DESIGN §2). Events are past tense, commands imperative.
+"""Events and commands, the messages the services exchange. Events are past tense, commands imperative.
 
 Each class is the *current* version of its message; older versions are upcast on read
 (``zixly_contracts.envelope.UPCASTERS``) and their JSON Schemas are kept in ``libs/contracts/schemas``.

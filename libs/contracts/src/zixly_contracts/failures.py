@@ -1,8 +1,9 @@
-"""The header contract of retried and dead-lettered messages (DESIGN §2, §4).
+"""The header contract of retried and dead-lettered messages.
 
 A message that failed travels on ``<topic>.retry`` or ``<topic>.dlq`` unchanged (same body, same key)
 with these headers, so that whoever reads it later knows where it came from, how often it was tried,
-what went wrong first and last, and when it may be tried again.
+what went wrong first and last, and when it may be tried again (README.md, "Delivery: retries, dead
+letters, commits").
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""The metrics of one backtest, as defined in DESIGN §6. Ratios that are undefined are null."""
+"""The metrics of one backtest. Ratios that are undefined are null.
+
+README.md ("The backtest engine") lists them; their definitions travel with every result."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Kafka topic names and the partition counts they are created with.
 
 Tasks are keyed by task id and spread over many partitions, so one big sweep can use every backtester
-replica; the partition count of ``backtests.tasks`` is the ceiling on useful replicas (DESIGN §2, B.6).
+replica; the partition count of ``backtests.tasks`` is the ceiling on useful replicas.
 Everything else is keyed by sweep id so that per-sweep order holds.
 """
 

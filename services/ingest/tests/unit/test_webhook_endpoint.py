@@ -253,12 +253,21 @@ async def test_more_datasets_than_the_contract_allows_is_sweep_too_large_not_a_l
 
 
 async def test_a_range_too_wide_to_count_is_refused_not_crashed():
+    """Refused by the contract's limit on a range, with the planner's own reason, before any count."""
     huge = {**SPEC, "strategies": [{"name": "x", "grid": {"a": {"start": 0, "stop": 1e308, "step": 1e-300}}}]}
     body = payload(huge)
     async with asgi_client(fake_app()) as c:
         response = await c.post(URL, content=body, headers=signed(body))
     assert response.status_code == 422
-    assert problem_of(response)["type"].endswith("sweep-too-large")
+    problem = problem_of(response)
+    assert problem["type"].endswith("invalid-sweep")
+    assert problem["errors"] == [
+        {
+            "loc": ["data", "strategies", 0, "grid", "a"],
+            "msg": "range 0:1e+308:1e-300 has more than 100000 values",
+            "type": "range_too_long",
+        }
+    ]
 
 
 async def test_body_over_the_cap_is_413_even_when_chunked():

@@ -17,11 +17,19 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from zixly_backtester.domain.strategies import InvalidParameters, ParamDef, coerce_param, get_strategy
-from zixly_contracts.sweep_spec import Constraint, Range, Sample, StrategyGrid
+from zixly_contracts.sweep_spec import (
+    MAX_GRID_POINTS,
+    MAX_RANGE_VALUES,
+    Constraint,
+    Range,
+    Sample,
+    StrategyGrid,
+)
 
 DEFAULT_MAX_COUNT = 1_000_000
-MAX_ENUMERATED = 20_000_000
-MAX_VALUES_PER_PARAM = 100_000
+#: The contract's limits, which ingest checks too: a sweep over them is refused before it is accepted.
+MAX_ENUMERATED = MAX_GRID_POINTS
+MAX_VALUES_PER_PARAM = MAX_RANGE_VALUES
 
 
 class GridTooLarge(ValueError):

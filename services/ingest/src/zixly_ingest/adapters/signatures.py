@@ -73,8 +73,10 @@ class SignatureVerifier:
 
 def _require(headers: Headers, name: str) -> str:
     value = one_header(headers, name)
-    if value is None or not value.strip():
+    if value is None:
         raise MalformedRequest(f"the header {name!r} is missing")
+    if not value.strip():
+        raise MalformedRequest(f"the header {name!r} is empty")
     return value.strip()
 
 

@@ -27,6 +27,10 @@ class UnsupportedMediaType(Rejected):
     pass
 
 
+class UnsupportedContentEncoding(UnsupportedMediaType):
+    """A body sent with a content coding: it is never decoded, so only ``identity`` is accepted."""
+
+
 class BodyTooLarge(Rejected):
     def __init__(self, limit: int) -> None:
         super().__init__(f"the body is larger than this source's limit of {limit} bytes")

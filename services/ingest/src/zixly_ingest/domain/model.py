@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,7 +13,7 @@ from pydantic_core import from_json
 from zixly_contracts import ids
 from zixly_contracts.envelope import REGISTRY, Envelope, type_of
 from zixly_contracts.events import SweepRequested, WebhookReceived
-from zixly_contracts.sweep_spec import SweepSpec
+from zixly_contracts.sweep_spec import SweepSpec, grid_points
 from zixly_ingest.domain.errors import (
     InvalidPayload,
     MalformedRequest,
@@ -83,13 +82,8 @@ def interpret(source: Source, body: str, type_from_header: str | None) -> Ignore
         )
     if kind == "ignore":
         return Ignored(payload_type)
-    data: Any = document if source.data_field is None else document.get(source.data_field)
+    data = _spec_data(source, document)
     prefix: list[str | int] = [] if source.data_field is None else [source.data_field]
-    if data is None:
-        raise InvalidPayload(
-            f"{source.data_field}: field required (the sweep spec)",
-            [{"loc": prefix, "msg": "Field required", "type": "missing"}],
-        )
     check_symbols_before_validation(source, data)
     try:
         spec = SweepSpec.model_validate(data)
@@ -102,10 +96,34 @@ def interpret(source: Source, body: str, type_from_header: str | None) -> Ignore
     return SweepAsked(payload_type, spec)
 
 
+_JSON_TYPES = {type(None): "null", bool: "a boolean", int: "a number", float: "a number", str: "a string"}
+
+
+def _spec_data(source: Source, document: dict[str, Any]) -> dict[str, Any]:
+    """The sweep spec of the body: the body itself, or its data field, which must be a JSON object."""
+    if source.data_field is None:
+        return document
+    if source.data_field not in document:
+        raise InvalidPayload(
+            f"{source.data_field}: field required (the sweep spec)",
+            [{"loc": [source.data_field], "msg": "Field required", "type": "missing"}],
+        )
+    data = document[source.data_field]
+    if not isinstance(data, dict):
+        got = _JSON_TYPES.get(type(data), "an array")
+        raise InvalidPayload(
+            f"{source.data_field}: must be a JSON object (the sweep spec), not {got}",
+            [{"loc": [source.data_field], "msg": f"must be a JSON object, not {got}", "type": "dict_type"}],
+        )
+    return data
+
+
 def _payload_type(source: Source, document: dict[str, Any], type_from_header: str | None) -> str:
     if source.type_header is not None:
-        if not type_from_header:
+        if type_from_header is None:
             raise MalformedRequest(f"the header {source.type_header!r} (the payload type) is missing")
+        if not type_from_header.strip():
+            raise MalformedRequest(f"the header {source.type_header!r} (the payload type) is empty")
         return type_from_header
     assert source.type_field is not None
     value = document.get(source.type_field)
@@ -117,21 +135,18 @@ def _payload_type(source: Source, document: dict[str, Any], type_from_header: st
     return value
 
 
+#: What a grid counts as when one of its ranges is too long to count (the spec's validation refuses it).
+UNCOUNTABLE = 10**18
+
+
 def upper_bound_of_backtests(spec: SweepSpec) -> int:
-    """Grid size before constraints, per dataset: what the planner could at most produce."""
+    """Grid size before constraints (or the sample's size), per dataset: what the planner could at most
+    produce."""
     total = 0
     for strategy in spec.strategies:
-        combos = 1
-        for values in strategy.grid.values():
-            if isinstance(values, list):
-                combos *= len(values)
-            elif isinstance(values, int | float):
-                continue
-            else:
-                span = (float(values.stop) - float(values.start)) / float(values.step)
-                if not math.isfinite(span) or span > 1e15:
-                    return 10**18
-                combos *= int(span + 1e-9) + 1
+        combos = grid_points(strategy)
+        if combos is None:
+            return UNCOUNTABLE
         if strategy.sample is not None:
             combos = min(combos, strategy.sample.n)
         total += combos

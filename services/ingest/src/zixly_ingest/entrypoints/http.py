@@ -24,6 +24,7 @@ from zixly_ingest.domain.errors import (
     MalformedRequest,
     Rejected,
     TryLater,
+    UnsupportedContentEncoding,
     UnsupportedMediaType,
 )
 from zixly_ingest.domain.model import one_header
@@ -59,7 +60,12 @@ async def read_capped(stream: AsyncIterator[bytes], limit: int) -> bytes:
     return b"".join(chunks)
 
 
+#: The charsets a body may name: UTF-8, under its name and its common label without the hyphen.
+UTF8_NAMES = ("utf-8", "utf8")
+
+
 def check_media_type(value: str | None) -> None:
+    """``Content-Type`` must be ``application/json``, with no charset or UTF-8 (the body is read as UTF-8)."""
     media_type, _, params = (value or "").partition(";")
     media_type = media_type.strip().lower()
     if media_type != "application/json":
@@ -68,8 +74,24 @@ def check_media_type(value: str | None) -> None:
         )
     for param in params.split(";"):
         name, _, charset = param.partition("=")
-        if name.strip().lower() == "charset" and charset.strip().strip('"').lower() not in ("utf-8", "utf8"):
-            raise UnsupportedMediaType(f"send the body as UTF-8 (got charset {charset.strip()!r})")
+        if name.strip().lower() == "charset" and charset.strip().strip('"').lower() not in UTF8_NAMES:
+            raise UnsupportedMediaType(
+                f"the Content-Type header names charset {charset.strip()!r}; send the body as UTF-8 "
+                "(charset=utf-8 or no charset)"
+            )
+
+
+def check_content_encoding(value: str | None) -> None:
+    """A body is taken as sent: the signature is over those bytes, and none is decoded. So a
+    ``Content-Encoding`` other than ``identity`` is refused rather than ignored."""
+    if value is None:
+        return
+    codings = [coding.strip().lower() for coding in value.split(",")]
+    if any(coding not in ("", "identity") for coding in codings):
+        raise UnsupportedContentEncoding(
+            f"the Content-Encoding header says {value.strip()!r}; send the body unencoded "
+            "(no Content-Encoding, or identity): bodies are not decoded, the signature is over the bytes sent"
+        )
 
 
 WEBHOOK_PATH = "/webhooks/{source}"
@@ -89,7 +111,11 @@ WEBHOOK_RESPONSES: dict[str, dict[str, Any]] = {
         retry_after=True,
     ),
     "413": problem_response("The body is over the source's limit (refused while streaming)"),
-    "415": problem_response("The body is not application/json"),
+    "415": problem_response(
+        "The body is not application/json, names a charset other than UTF-8, or has a Content-Encoding "
+        "other than identity (bodies are taken as sent: the signature is over those bytes)",
+        accept_encoding=True,
+    ),
     "422": problem_response("Not a valid sweep request, an unmapped payload type, or a sweep over a limit"),
     "429": problem_response("The source sends faster than its rate limit", retry_after=True),
     "503": problem_response(
@@ -206,6 +232,7 @@ def create_app(
             (name.decode("latin-1").lower(), value.decode("latin-1")) for name, value in request.headers.raw
         ]
         check_media_type(one_header(headers, "content-type"))
+        check_content_encoding(one_header(headers, "content-encoding"))
         declared = request.headers.get("content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > limits.max_body_bytes:
             raise BodyTooLarge(limits.max_body_bytes)

@@ -69,7 +69,12 @@ def problem_for(exc: Exception) -> JSONResponse:
     if isinstance(exc, errors.SweepTooLarge):
         extra["limits"] = exc.limits
     retry_after = exc.retry_after_s if isinstance(exc, errors.TryLater) else None
-    return problem(status, slug, title, str(exc), retry_after=retry_after, **extra)
+    headers = ACCEPT_IDENTITY if isinstance(exc, errors.UnsupportedContentEncoding) else None
+    return problem(status, slug, title, str(exc), retry_after=retry_after, headers=headers, **extra)
+
+
+#: RFC 9110 §15.5.16: a 415 for a content coding says which codings are accepted.
+ACCEPT_IDENTITY = {"Accept-Encoding": "identity"}
 
 
 _RETRY_AFTER = {
@@ -77,14 +82,25 @@ _RETRY_AFTER = {
 }
 
 
-def problem_response(description: str, *, retry_after: bool = False) -> dict[str, Any]:
+_ACCEPT_ENCODING = {
+    "Accept-Encoding": {
+        "description": "the content codings accepted (`identity`), on a refused Content-Encoding",
+        "schema": {"type": "string"},
+    }
+}
+
+
+def problem_response(
+    description: str, *, retry_after: bool = False, accept_encoding: bool = False
+) -> dict[str, Any]:
     """An OpenAPI response object for a problem answer."""
     response: dict[str, Any] = {
         "description": description,
         "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
     }
-    if retry_after:
-        response["headers"] = _RETRY_AFTER
+    headers = {**(_RETRY_AFTER if retry_after else {}), **(_ACCEPT_ENCODING if accept_encoding else {})}
+    if headers:
+        response["headers"] = headers
     return response
 
 
