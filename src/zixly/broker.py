@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka.client import AIOKafkaClient
 
 
 async def check_reachable(bootstrap_servers: str) -> None:
-    """Raise ``KafkaConnectionError`` when no broker answers at ``bootstrap_servers``."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers)
+    """Raise ``KafkaConnectionError`` when no broker answers at ``bootstrap_servers``.
+
+    A bare client's metadata request, not a consumer: a consumer stopped right after it started can
+    raise ``CancelledError`` from its fetcher task.
+    """
+    client = AIOKafkaClient(bootstrap_servers=bootstrap_servers)
     try:
-        await consumer.start()
+        await client.bootstrap()
     finally:
-        await consumer.stop()
+        await client.close()

@@ -39,15 +39,14 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
 import structlog
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 from faststream import AckPolicy
-from faststream._internal.context import Context
 from faststream.asgi import AsgiResponse, get
 from faststream.kafka import KafkaBroker
-from faststream.kafka.message import KafkaMessage as StreamRecord
+from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.subscriber.usecase import LogicSubscriber
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import ValidationError
@@ -137,17 +136,6 @@ class ConsumerMetrics:
             ["topic"],
             registry=registry,
         )
-
-
-class _MessageOnTheLoop(Context):
-    """``Context("message")`` looked up on the event loop: FastStream's own lookup is synchronous, so its
-    dependency injection runs it in a worker thread, a thread hop for every message."""
-
-    async def use(self, /, **kwargs: Any) -> dict[str, Any]:
-        return super().use(**kwargs)
-
-
-KafkaMessage = Annotated[StreamRecord, _MessageOnTheLoop("message")]
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
