@@ -15,6 +15,7 @@ from sqlalchemy import text
 from zixly_aggregator.adapters.migrations import upgrade
 from zixly_aggregator.adapters.outbox import KafkaOutbox
 from zixly_aggregator.adapters.postgres import PostgresProjectionStore, make_engine
+from zixly_aggregator.adapters.tables import metadata
 from zixly_aggregator.config import Settings
 from zixly_aggregator.entrypoints.replay import ReplayReport, replay_topics
 from zixly_aggregator.service_layer.handlers import project
@@ -49,6 +50,8 @@ READ_MODEL_EVENTS = (
 
 
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+#: What a schema built by ``replay`` (or the live one) holds: ``--replace`` drops nothing else.
+READ_MODEL_TABLES = frozenset({*metadata.tables, "alembic_version"})
 
 
 class _NoAnnouncements:
@@ -64,19 +67,28 @@ async def replay(settings: Settings, schema: str, *, replace: bool = False) -> R
         raise ValueError(f"{schema!r} is not a plain schema name (lower case letters, digits, _)")
     if schema == settings.database_schema:
         raise ValueError(f"refusing to replay into the live schema {schema!r}")
+    if schema.startswith("pg_") or schema == "information_schema":
+        raise ValueError(f"{schema!r} is a PostgreSQL system schema")
     admin = make_engine(settings.database_url)
     try:
         async with admin.begin() as conn:
+            tables = set(
+                (
+                    await conn.execute(
+                        text("SELECT table_name FROM information_schema.tables WHERE table_schema = :s"),
+                        {"s": schema},
+                    )
+                ).scalars()
+            )
+            if tables and not replace:
+                raise ValueError(f"schema {schema!r} already has tables (use --replace to drop it first)")
+            if foreign := sorted(tables - READ_MODEL_TABLES):
+                raise ValueError(
+                    f"refusing to drop schema {schema!r}: it holds tables that are not read models "
+                    f"({', '.join(foreign)})"
+                )
             if replace:
                 await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            exists = (
-                await conn.execute(
-                    text("SELECT count(*) FROM information_schema.tables WHERE table_schema = :s"),
-                    {"s": schema},
-                )
-            ).scalar_one()
-            if exists:
-                raise ValueError(f"schema {schema!r} already has tables (use --replace to drop it first)")
     finally:
         await admin.dispose()
     await asyncio.to_thread(upgrade, settings.database_url, schema=schema)

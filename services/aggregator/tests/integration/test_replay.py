@@ -119,3 +119,21 @@ async def test_replay_reads_v1_and_v2_events_into_the_same_read_model(kafka_boot
     assert again.projected == 4
     with pytest.raises(ValueError, match="plain schema name"):
         await replay(settings, 'x"; drop table sweeps; --')
+
+
+@pytest.mark.parametrize("schema", ["pg_catalog", "pg_toast", "information_schema"])
+async def test_replay_refuses_postgresql_system_schemas(database_url, schema):
+    settings = Settings(kafka_bootstrap_servers="127.0.0.1:1", database_url=database_url)
+    with pytest.raises(ValueError, match=f"^'{schema}' is a PostgreSQL system schema$"):
+        await replay(settings, schema, replace=True)
+
+
+async def test_replace_drops_only_a_schema_of_read_models(database_url):
+    # Ingest's dedupe schema (migrated by the fixture) holds `deliveries`: never the replay's to drop.
+    settings = Settings(kafka_bootstrap_servers="127.0.0.1:1", database_url=database_url)
+    with pytest.raises(ValueError) as refused:
+        await replay(settings, "ingest", replace=True)
+    assert str(refused.value) == (
+        "refusing to drop schema 'ingest': it holds tables that are not read models (deliveries)"
+    )
+    assert await rows(database_url, "ingest", "SELECT count(*) AS n FROM deliveries") == [{"n": 0}]
