@@ -19,6 +19,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -120,7 +121,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         print(f"error: cannot read {args.file}: {exc}", file=sys.stderr)
         return 2
     except httpx.HTTPError as exc:
-        print(f"cannot reach ingest at {ingest.value} ({ingest.origin}): {exc}", file=sys.stderr)
+        print(f"error: cannot reach ingest at {ingest.value} ({ingest.origin}): {exc}", file=sys.stderr)
         return 1
     print(response.text)
     return 0 if response.status_code == 202 else 1
@@ -130,16 +131,34 @@ def _where(exc: json.JSONDecodeError) -> str:
     return f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
 
 
+#: The ids the dashboard API serves (its path pattern): nothing else goes into its URL.
+SWEEP_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from zixly.demo import leaderboard
 
+    if not SWEEP_ID.fullmatch(args.sweep_id):
+        print(
+            f"error: {args.sweep_id!r} is not a sweep id (1-128 of A-Z a-z 0-9 _ . : -), as "
+            "`zixly sweep submit` prints it",
+            file=sys.stderr,
+        )
+        return 2
     dashboard = choose(DASHBOARD, args.dashboard)
     try:
         response = httpx.get(f"{dashboard.value}/api/sweeps/{args.sweep_id}", timeout=5.0)
+        answer = response.json()
     except httpx.HTTPError as exc:
-        print(f"cannot reach the dashboard at {dashboard.value} ({dashboard.origin}): {exc}", file=sys.stderr)
+        print(
+            f"error: cannot reach the dashboard at {dashboard.value} ({dashboard.origin}): {exc}",
+            file=sys.stderr,
+        )
         return 1
-    print(json.dumps(response.json(), indent=2))
+    except json.JSONDecodeError:
+        print(f"error: {dashboard.value} answered {response.status_code} without JSON", file=sys.stderr)
+        return 1
+    print(json.dumps(answer, indent=2))
     if response.status_code == 200 and response.json()["status"] == "completed":
         print(leaderboard(dashboard.value, args.sweep_id))
     return 0 if response.status_code == 200 else 1

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from zixly.home_lock import only_stack_under
 from zixly.infrastructure import (
     create_topics,
     free_port,
@@ -113,6 +114,11 @@ def running_stack(config: StackConfig, echo: Callable[[str], None] = print) -> I
     holds as in flight lost its tasks with the previous broker, so it is failed (one line each on
     ``echo``) before the stack is handed over.
     """
+    with only_stack_under(config.home):
+        yield from _run_stack(config, echo)
+
+
+def _run_stack(config: StackConfig, echo: Callable[[str], None]) -> Iterator[RunningStack]:
     for variable, port in (
         ("ZIXLY_INGEST_PORT", config.ingest_port),
         ("ZIXLY_DASHBOARD_PORT", config.dashboard_port),

@@ -112,3 +112,17 @@ def test_a_sweep_file_that_is_not_json_is_said_so_with_where(
         f"error: {readme} is not JSON: "
         "Expecting property name enclosed in double quotes at line 3, column 3\n"
     )
+
+
+@pytest.mark.parametrize("sweep_id", ["", "?limit=1", "../../api/sweeps", "a#b", "x" * 129])
+def test_sweep_status_refuses_what_is_not_a_sweep_id_before_asking_the_dashboard(
+    capsys: pytest.CaptureFixture[str], sweep_id: str
+) -> None:
+    # No dashboard listens on port 1: an answer at all shows the id was checked first.
+    assert main(["sweep", "status", sweep_id, "--dashboard", "http://127.0.0.1:1"]) == 2
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == (
+        "",
+        f"error: {sweep_id!r} is not a sweep id (1-128 of A-Z a-z 0-9 _ . : -), as `zixly sweep submit` "
+        "prints it\n",
+    )

@@ -81,7 +81,7 @@ def test_sweep_submit_posts_to_the_running_stacks_ingest(
     sweep.write_text("{}")
     assert main(["sweep", "submit", str(sweep)]) == 1
     assert capsys.readouterr().err.startswith(
-        f"cannot reach ingest at http://127.0.0.1:1 (the local stack's, from {home / 'stack.json'}): "
+        f"error: cannot reach ingest at http://127.0.0.1:1 (the local stack's, from {home / 'stack.json'}): "
     )
 
 
