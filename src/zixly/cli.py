@@ -28,7 +28,8 @@ from pathlib import Path
 import httpx
 
 from zixly.addresses import BROKER, DASHBOARD, DATABASE, INGEST, Address, Chosen, choose
-from zixly.stack import WEBHOOK_SOURCE, RunningStack, StackConfig, running_stack, webhook_secret
+from zixly.processes import ProcessGroup
+from zixly.stack import WEBHOOK_SOURCE, StackConfig, running_stack, webhook_secret
 from zixly.stack_env import ConfigurationError
 from zixly.stack_file import stack_file, stack_home
 from zixly_backtester.entrypoints.cli_options import EXIT_READER_GONE
@@ -60,12 +61,18 @@ def _request_stop(signum: int, frame: object) -> None:
 MAX_RESTARTS_PER_MINUTE = 5
 
 
-def supervise(stack: RunningStack) -> str:
-    """Restart services that exit, as an orchestrator would; return why the stack must stop."""
+def supervise(processes: ProcessGroup, embedded_pgdata: Path | None) -> str:
+    """Restart services that exit, as an orchestrator would; return why the stack must stop: the broker
+    or the embedded database gone (the services cannot do without either), or a service that keeps
+    exiting."""
+    from zixly.abandoned_postgres import running_server_pid
+
     restarts: dict[str, list[float]] = {}
     while True:
         time.sleep(1.0)
-        for child in list(stack.processes.children):
+        if embedded_pgdata is not None and running_server_pid(embedded_pgdata) is None:
+            return f"the embedded database under {embedded_pgdata} stopped; `make up` starts it again"
+        for child in list(processes.children):
             if child.alive():
                 continue
             if child.name == "kafka":
@@ -75,7 +82,7 @@ def supervise(stack: RunningStack) -> str:
                 return f"{child.name} keeps exiting ({child.process.returncode}):\n{child.tail()}"
             print(f"{child.name} exited with {child.process.returncode}; restarting it")
             restarts[child.name] = [*recent, time.monotonic()]
-            stack.processes.restart(child)
+            processes.restart(child)
 
 
 def cmd_up(_: argparse.Namespace) -> int:
@@ -93,7 +100,7 @@ def cmd_up(_: argparse.Namespace) -> int:
             print(
                 "post a sweep with: zixly sweep submit examples/demo-sweep.json   (Ctrl-C stops everything)"
             )
-            reason = supervise(stack)
+            reason = supervise(stack.processes, None if config.database_url else config.home / "pgdata")
             print(f"stopping: {reason}")
             return 1
     except StopRequested as signal_name:
