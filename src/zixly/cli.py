@@ -33,6 +33,7 @@ from zixly.stack import WEBHOOK_SOURCE, StackConfig, running_stack, webhook_secr
 from zixly.stack_env import ConfigurationError
 from zixly.stack_file import stack_file, stack_home
 from zixly_backtester.entrypoints.cli_options import EXIT_READER_GONE
+from zixly_contracts.ids import SWEEP_ID_PATTERN
 
 
 def _local_commands(argv: list[str]) -> bool:
@@ -138,14 +139,10 @@ def _where(exc: json.JSONDecodeError) -> str:
     return f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
 
 
-#: The ids the dashboard API serves (its path pattern): nothing else goes into its URL.
-SWEEP_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
-
-
 def cmd_status(args: argparse.Namespace) -> int:
     from zixly.demo import leaderboard
 
-    if not SWEEP_ID.fullmatch(args.sweep_id):
+    if not re.fullmatch(SWEEP_ID_PATTERN, args.sweep_id):
         print(
             f"error: {args.sweep_id!r} is not a sweep id (1-128 of A-Z a-z 0-9 _ . : -), as "
             "`zixly sweep submit` prints it",
@@ -166,7 +163,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"error: {dashboard.value} answered {response.status_code} without JSON", file=sys.stderr)
         return 1
     print(json.dumps(answer, indent=2))
-    if response.status_code == 200 and response.json()["status"] == "completed":
+    if response.status_code == 200 and answer["status"] == "completed":
         print(leaderboard(dashboard.value, args.sweep_id))
     return 0 if response.status_code == 200 else 1
 

@@ -62,18 +62,24 @@ async def submit(bootstrap: str, spec: dict[str, Any], webhook_id: str) -> str:
         causation_id=webhook_id,
         time=datetime.now(UTC),
     )
+    await publish(bootstrap, SWEEPS_REQUESTED, [event])
+    return sweep_id
+
+
+async def publish(bootstrap: str, topic: str, events: list[Envelope[Any]]) -> None:
+    """Publish ``events`` to ``topic`` as the services do (keyed by subject, acks=all), in order."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
-        await producer.send_and_wait(
-            SWEEPS_REQUESTED,
-            encode(event),
-            key=sweep_id.encode(),
-            headers=[("content-type", CONTENT_TYPE.encode())],
-        )
+        for event in events:
+            await producer.send_and_wait(
+                topic,
+                encode(event),
+                key=event.subject.encode(),
+                headers=[("content-type", CONTENT_TYPE.encode())],
+            )
     finally:
         await producer.stop()
-    return sweep_id
 
 
 #: Why a sweep the read model still held as in flight is failed when the embedded stack starts again.
@@ -101,28 +107,22 @@ async def fail_interrupted_sweeps(
     in_flight = await query(database_url, IN_FLIGHT_SQL, schema)
     if not in_flight:
         return []
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        for row in in_flight:
-            sweep_id = row["sweep_id"]
-            event = envelope(
-                SweepFailed(sweep_id=sweep_id, reason=INTERRUPTED_REASON),
-                id=ids.event_id(sweep_id, "sweep.interrupted"),
+    failed = [row["sweep_id"] for row in in_flight]
+    await publish(
+        bootstrap,
+        SWEEPS_LIFECYCLE,
+        [
+            envelope(
+                SweepFailed(sweep_id=row["sweep_id"], reason=INTERRUPTED_REASON),
+                id=ids.event_id(row["sweep_id"], "sweep.interrupted"),
                 source="/zixly/stack",
-                subject=sweep_id,
-                correlation_id=row["correlation_id"] or sweep_id,
+                subject=row["sweep_id"],
+                correlation_id=row["correlation_id"] or row["sweep_id"],
                 time=datetime.now(UTC),
             )
-            await producer.send_and_wait(
-                SWEEPS_LIFECYCLE,
-                encode(event),
-                key=sweep_id.encode(),
-                headers=[("content-type", CONTENT_TYPE.encode())],
-            )
-    finally:
-        await producer.stop()
-    failed = [row["sweep_id"] for row in in_flight]
+            for row in in_flight
+        ],
+    )
     deadline = time.monotonic() + timeout_s
     while still := {r["sweep_id"] for r in await query(database_url, IN_FLIGHT_SQL, schema)} & set(failed):
         if time.monotonic() > deadline:

@@ -126,7 +126,6 @@ def _run_stack(config: StackConfig, echo: Callable[[str], None]) -> Iterator[Run
         if port_open("127.0.0.1", port):
             raise RuntimeError(port_taken(port, variable))
     group = ProcessGroup(config.home / "logs")
-    addresses = None
     try:
         start_tansu(group, config.kafka_port)
         bootstrap = f"127.0.0.1:{config.kafka_port}"
@@ -201,12 +200,11 @@ def _run_stack(config: StackConfig, echo: Callable[[str], None]) -> Iterator[Run
             objects_dir=objects_dir,
             processes=group,
         )
-        addresses = StackAddresses(
-            stack.ingest_url, stack.dashboard_url, bootstrap, database_url, pid=os.getpid()
+        write_stack_file(
+            config.home,
+            StackAddresses(stack.ingest_url, stack.dashboard_url, bootstrap, database_url, pid=os.getpid()),
         )
-        write_stack_file(config.home, addresses)
         yield stack
     finally:
-        if addresses is not None:
-            remove_stack_file(config.home, addresses)
+        remove_stack_file(config.home)
         group.stop()

@@ -40,10 +40,9 @@ def write_stack_file(home: Path, addresses: StackAddresses) -> None:
     path.write_text(json.dumps(asdict(addresses), indent=2) + "\n")
 
 
-def remove_stack_file(home: Path, addresses: StackAddresses) -> None:
-    """Remove the file if it still describes ``addresses`` (another stack may have replaced it)."""
-    if read_stack_file(home) == asdict(addresses):
-        stack_file(home).unlink(missing_ok=True)
+def remove_stack_file(home: Path) -> None:
+    """Remove the file; only the stack holding ``home`` (:mod:`zixly.home_lock`) ever writes it."""
+    stack_file(home).unlink(missing_ok=True)
 
 
 def read_stack_file(home: Path) -> dict[str, Any]:

@@ -114,7 +114,7 @@ def test_a_sweep_file_that_is_not_json_is_said_so_with_where(
     )
 
 
-@pytest.mark.parametrize("sweep_id", ["", "?limit=1", "../../api/sweeps", "a#b", "x" * 129])
+@pytest.mark.parametrize("sweep_id", ["", "?limit=1", "../../api/sweeps", "a#b", "x" * 129, "abc\n"])
 def test_sweep_status_refuses_what_is_not_a_sweep_id_before_asking_the_dashboard(
     capsys: pytest.CaptureFixture[str], sweep_id: str
 ) -> None:

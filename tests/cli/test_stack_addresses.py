@@ -13,7 +13,7 @@ import pytest
 
 from zixly.addresses import BROKER, DASHBOARD, DATABASE, INGEST, Address, Chosen, choose
 from zixly.cli import main
-from zixly.stack_file import StackAddresses, read_stack_file, remove_stack_file, stack_file, write_stack_file
+from zixly.stack_file import StackAddresses, read_stack_file, stack_file, write_stack_file
 
 RUNNING = StackAddresses(
     ingest_url="http://127.0.0.1:18280",
@@ -61,14 +61,6 @@ def test_the_stack_file_is_private_and_a_killed_stacks_file_is_ignored(home: Pat
     write_stack_file(home, StackAddresses(**{**RUNNING.__dict__, "pid": int(gone.stdout)}))
     assert read_stack_file(home) == {}
     assert choose(INGEST, None).value == "http://127.0.0.1:8080"
-
-
-def test_a_stack_removes_only_its_own_file(home: Path) -> None:
-    write_stack_file(home, RUNNING)
-    remove_stack_file(home, StackAddresses(**{**RUNNING.__dict__, "ingest_url": "http://127.0.0.1:1"}))
-    assert stack_file(home).exists()
-    remove_stack_file(home, RUNNING)
-    assert not stack_file(home).exists()
 
 
 def test_sweep_submit_posts_to_the_running_stacks_ingest(

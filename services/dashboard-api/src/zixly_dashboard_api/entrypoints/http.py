@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import AfterValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from zixly_contracts.ids import SWEEP_ID_PATTERN
 from zixly_dashboard_api.domain.model import RANKABLE, ResultView, SweepView
 from zixly_dashboard_api.service_layer.ports import ReadModels
 from zixly_runtime.problems import PROBLEM_SCHEMA, problem
@@ -26,7 +27,7 @@ def _without_nul(value: str) -> str:
 #: here with a 422 naming the parameter, never sent to the database.
 Text = Annotated[str, AfterValidator(_without_nul)]
 #: Sweep ids are UUIDs; anything outside this alphabet is refused before it reaches the database.
-SweepId = Annotated[Text, Path(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
+SweepId = Annotated[Text, Path(pattern=SWEEP_ID_PATTERN)]
 #: Rows to skip before a page; bounded so that no number past PostgreSQL's bigint reaches it.
 Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]
 PAGE = files("zixly_dashboard_api.entrypoints").joinpath("static/index.html")
