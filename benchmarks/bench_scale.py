@@ -37,7 +37,6 @@ from typing import Any
 
 import psutil
 
-from zixly.infrastructure import free_port
 from zixly.pipeline import query, submit, wait_for_sweep
 from zixly.stack import RunningStack, StackConfig, running_stack
 from zixly_backtester.domain.planning import plan_sweep, task_slot
@@ -140,11 +139,8 @@ def run_sweep(stack: RunningStack, processes: dict[str, list[psutil.Process]], t
 
 def measure(replicas: int, home: Path, repeat: int) -> dict[str, Any]:
     """``repeat`` sweeps on one stack; the median sweep's rate, and CPU summed over all of them."""
-    config = StackConfig(
-        home=home,
-        kafka_port=free_port(),
-        ingest_port=free_port(),
-        dashboard_port=free_port(),
+    config = StackConfig.on_free_ports(
+        home,
         backtester_replicas=replicas,
         database_url=os.environ.get("ZIXLY_DATABASE_URL") or None,
         with_http=False,

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from zixly.home_lock import only_stack_under
 from zixly.infrastructure import (
@@ -47,6 +48,13 @@ class StackConfig:
     service_env: dict[str, str] = field(default_factory=dict)
     #: start the ingest and dashboard processes too (tests that only need the pipeline skip them)
     with_http: bool = True
+
+    @classmethod
+    def on_free_ports(cls, home: Path, **settings: Any) -> StackConfig:
+        """A stack under ``home`` whose broker, ingest and dashboard take ports nobody uses now."""
+        return cls(
+            home=home, kafka_port=free_port(), ingest_port=free_port(), dashboard_port=free_port(), **settings
+        )
 
     @classmethod
     def from_env(cls, *, ephemeral_ports: bool) -> StackConfig:

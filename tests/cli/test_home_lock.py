@@ -13,24 +13,12 @@ from pathlib import Path
 import pytest
 
 from zixly.home_lock import lock_file, only_stack_under
-from zixly.infrastructure import free_port
 from zixly.stack import StackConfig, running_stack
-
-
-def config(home: Path) -> StackConfig:
-    return StackConfig(
-        home=home,
-        kafka_port=free_port(),
-        ingest_port=free_port(),
-        dashboard_port=free_port(),
-        backtester_replicas=1,
-        database_url=None,
-    )
 
 
 def test_a_second_stack_under_the_same_home_is_refused_before_starting_anything(tmp_path: Path) -> None:
     with only_stack_under(tmp_path):
-        with pytest.raises(RuntimeError) as refused, running_stack(config(tmp_path)):
+        with pytest.raises(RuntimeError) as refused, running_stack(StackConfig.on_free_ports(tmp_path)):
             pass
     assert str(refused.value) == (
         f"a local stack already runs under {tmp_path} (pid {os.getpid()}): stop it first, or start this "

@@ -16,7 +16,6 @@ import pytest
 
 from zixly.abandoned_postgres import stop_abandoned_postgres
 from zixly.cli import main
-from zixly.infrastructure import free_port
 from zixly.pipeline import INTERRUPTED_REASON, topic_events, wait_for_sweep
 from zixly.stack import StackConfig, running_stack
 from zixly.stack_file import read_stack_file
@@ -42,11 +41,8 @@ def test_resubmitted_file_is_a_duplicate_and_a_restart_fails_the_sweep_in_flight
 
     def config() -> StackConfig:
         # No backtester: nothing plans the sweep, so it is still in flight when the stack stops.
-        return StackConfig(
-            home=tmp_path,
-            kafka_port=free_port(),
-            ingest_port=free_port(),
-            dashboard_port=free_port(),
+        return StackConfig.on_free_ports(
+            tmp_path,
             backtester_replicas=0,
             database_url=database_url,
         )

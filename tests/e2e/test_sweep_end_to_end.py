@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from zixly.demo import wait_for_sweep
-from zixly.infrastructure import free_port
 from zixly.pipeline import topic_events
 from zixly.stack import StackConfig, running_stack
 from zixly.webhooks import signed_headers, sweep_payload
@@ -48,11 +47,8 @@ def post(stack, body: str, webhook_id: str) -> httpx.Response:
 
 
 def test_signed_webhook_becomes_ranked_results(tmp_path: Path, database_url: str) -> None:
-    config = StackConfig(
-        home=tmp_path,
-        kafka_port=free_port(),
-        ingest_port=free_port(),
-        dashboard_port=free_port(),
+    config = StackConfig.on_free_ports(
+        tmp_path,
         backtester_replicas=2,
         database_url=database_url,
     )

@@ -23,7 +23,6 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
 from zixly.cli import main
-from zixly.infrastructure import free_port
 from zixly.pipeline import SCALE_SPEC, query, submit, sweep_state, topic_events, wait_for_sweep
 from zixly.stack import StackConfig, running_stack
 from zixly_contracts import failures, ids
@@ -44,11 +43,8 @@ TABLES = {
 
 
 def stack_config(tmp_path: Path, database_url: str, env: dict[str, str], replicas: int) -> StackConfig:
-    return StackConfig(
-        home=tmp_path,
-        kafka_port=free_port(),
-        ingest_port=free_port(),
-        dashboard_port=free_port(),
+    return StackConfig.on_free_ports(
+        tmp_path,
         backtester_replicas=replicas,
         database_url=database_url,
         service_env=env,

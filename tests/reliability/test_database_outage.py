@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from zixly.infrastructure import PrivatePostgres, free_port
+from zixly.infrastructure import PrivatePostgres
 from zixly.pipeline import (
     SCALE_SPEC,
     query,
@@ -39,11 +39,8 @@ def test_a_database_outage_mid_sweep_is_retried_not_dropped(
 ):
     database_url = private_postgres.create_database(f"outage_{uuid.uuid4().hex[:8]}")
     spec = {**SCALE_SPEC, "batch_size": 8}  # 264 tasks: the sweep is still running when the database stops
-    config = StackConfig(
-        home=tmp_path,
-        kafka_port=free_port(),
-        ingest_port=free_port(),
-        dashboard_port=free_port(),
+    config = StackConfig.on_free_ports(
+        tmp_path,
         backtester_replicas=2,
         database_url=database_url,
         service_env=fast_failover,

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from zixly.infrastructure import free_port
 from zixly.pipeline import query, submit, sweep_state
 from zixly.stack import StackConfig, running_stack
 from zixly_backtester.adapters.datasets import StoreDatasetSource
@@ -79,11 +78,8 @@ async def run_sweep(stack, database_url: str) -> tuple:  # noqa: ANN001
 def test_a_task_longer_than_the_poll_interval_runs_once_without_rebalancing(
     tmp_path: Path, database_url: str, fast_failover: dict[str, str]
 ):
-    config = StackConfig(
-        home=tmp_path,
-        kafka_port=free_port(),
-        ingest_port=free_port(),
-        dashboard_port=free_port(),
+    config = StackConfig.on_free_ports(
+        tmp_path,
         backtester_replicas=0,
         database_url=database_url,
         service_env=fast_failover,

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from zixly.infrastructure import free_port
 from zixly.pipeline import (
     SCALE_SPEC,
     query,
@@ -67,11 +66,8 @@ def test_kill_minus_nine_one_of_three_replicas_at_random_moments(
     seed = int(os.environ.get("ZIXLY_RELIABILITY_SEED", str(time.time_ns() % 1_000_000)))
     rng = random.Random(seed)
     print(f"seed {seed}, {kill_runs} runs")
-    config = StackConfig(
-        home=tmp_path,
-        kafka_port=free_port(),
-        ingest_port=free_port(),
-        dashboard_port=free_port(),
+    config = StackConfig.on_free_ports(
+        tmp_path,
         backtester_replicas=REPLICAS,
         database_url=database_url,
         service_env=fast_failover,
@@ -127,11 +123,8 @@ def test_kill_minus_nine_one_of_three_replicas_at_random_moments(
 def test_sigterm_mid_sweep_stops_a_replica_cleanly_and_loses_nothing(
     tmp_path: Path, database_url: str, fast_failover: dict[str, str]
 ):
-    config = StackConfig(
-        home=tmp_path,
-        kafka_port=free_port(),
-        ingest_port=free_port(),
-        dashboard_port=free_port(),
+    config = StackConfig.on_free_ports(
+        tmp_path,
         backtester_replicas=2,
         database_url=database_url,
         service_env=fast_failover,
