@@ -126,3 +126,10 @@ def test_invalid_grids(grid: StrategyGrid, message: str) -> None:
 def test_unknown_strategy() -> None:
     with pytest.raises(UnknownStrategy):
         expand_grid(StrategyGrid(name="astrology"))
+
+
+def test_a_range_too_wide_for_a_float_is_too_large_not_an_overflow():
+    # A recorded sweep is not held to the door's limits again, so the planner's own count must hold.
+    huge = Range.model_construct(start=0, stop=10**400, step=1)
+    with pytest.raises(GridTooLarge, match="has more than 100000 values$"):
+        range_values(huge)

@@ -21,7 +21,7 @@ import numpy as np
 from zixly_backtester.domain.bars import Bars
 from zixly_backtester.domain.strategies import PriceData, SignalPlan, get_strategy, validate_param_sets
 from zixly_contracts.metrics import METRIC_NAMES
-from zixly_contracts.sweep_spec import MAX_CASH
+from zixly_contracts.sweep_spec import CASH_BOUND_ERROR, MAX_CASH
 
 INT_METRICS = frozenset({"max_drawdown_bars", "closed_trades", "open_trades"})
 METRIC_DEFINITIONS_VERSION = "zixly-metrics/1"
@@ -87,7 +87,7 @@ class ExecutionSettings:
     def __post_init__(self) -> None:
         problems = []
         if not (math.isfinite(self.cash) and 0 < self.cash <= MAX_CASH):
-            problems.append(f"cash must be positive and at most {MAX_CASH:g}")
+            problems.append(CASH_BOUND_ERROR)
         if self.fill not in ("next_open", "close"):
             problems.append("fill must be next_open or close")
         if self.units not in ("fractional", "whole"):

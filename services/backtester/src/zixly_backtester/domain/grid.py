@@ -24,12 +24,10 @@ from zixly_contracts.sweep_spec import (
     Range,
     Sample,
     StrategyGrid,
+    range_length,
 )
 
 DEFAULT_MAX_COUNT = 1_000_000
-#: The contract's limits, which ingest checks too: a sweep over them is refused before it is accepted.
-MAX_ENUMERATED = MAX_GRID_POINTS
-MAX_VALUES_PER_PARAM = MAX_RANGE_VALUES
 
 
 class GridTooLarge(ValueError):
@@ -38,10 +36,9 @@ class GridTooLarge(ValueError):
 
 def range_values(r: Range) -> list[int | float]:
     """``start, start + step, …`` up to ``stop`` inclusive (a step landing within 1e-9 of stop counts)."""
-    span = (r.stop - r.start) / r.step
-    if span + 1 > MAX_VALUES_PER_PARAM:
-        raise GridTooLarge(f"range {r.start}:{r.stop}:{r.step} has more than {MAX_VALUES_PER_PARAM} values")
-    count = math.floor(span + 1e-9) + 1
+    count = range_length(r)  # the contract's count, which ingest applies at the door
+    if count is None:
+        raise GridTooLarge(f"range {r.start}:{r.stop}:{r.step} has more than {MAX_RANGE_VALUES} values")
     if all(isinstance(v, int) for v in (r.start, r.stop, r.step)):
         return [int(r.start + i * r.step) for i in range(count)]
     return [_tidy(r.start + i * r.step) for i in range(count)]
@@ -92,10 +89,10 @@ def expand_grid(
 
     sizes = [len(values[n]) for n in names]
     total = math.prod(sizes)
-    if total > MAX_ENUMERATED:
+    if total > MAX_GRID_POINTS:
         raise GridTooLarge(
             f"the grid of {strategy} has {total} combinations before constraints; "
-            f"the limit is {MAX_ENUMERATED}"
+            f"the limit is {MAX_GRID_POINTS}"
         )
     if not names:
         combos: dict[str, np.ndarray] = {}
