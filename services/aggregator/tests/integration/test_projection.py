@@ -76,6 +76,21 @@ def planned(sweep_id: str, tasks_: int, backtests: int) -> Envelope[Any]:
 
 
 def completed(sweep_id: str, index: int, returns: list[float]) -> Envelope[Any]:
+    return task_result(
+        sweep_id,
+        index,
+        [
+            BacktestResult(
+                params={"fast": index * 10 + i, "slow": 50},
+                metrics=Metrics(total_return=r, sharpe=r / 2, final_equity=10_000 * (1 + r)),
+            )
+            for i, r in enumerate(returns)
+        ],
+    )
+
+
+def task_result(sweep_id: str, index: int, results_: list[BacktestResult]) -> Envelope[Any]:
+    """The result event of task ``index`` of ``sweep_id`` (sma_cross on GOOG_1d) holding ``results_``."""
     task = ids.task_id(sweep_id, "GOOG_1d", "sma_cross", index)
     return wrap(
         BacktestBatchCompleted(
@@ -84,13 +99,7 @@ def completed(sweep_id: str, index: int, returns: list[float]) -> Envelope[Any]:
             dataset="GOOG_1d",
             strategy="sma_cross",
             batch_index=index,
-            results=[
-                BacktestResult(
-                    params={"fast": index * 10 + i, "slow": 50},
-                    metrics=Metrics(total_return=r, sharpe=r / 2, final_equity=10_000 * (1 + r)),
-                )
-                for i, r in enumerate(returns)
-            ],
+            results=results_,
             artifact_uri=f"file:///results/{task}.parquet",
             definitions={"fill": "close"},
             bars=100,
@@ -153,24 +162,13 @@ async def test_result_rows_carry_the_params_and_every_metric(engine):
         Metrics(total_return=-0.5, final_equity=5000.0),
     ]
     task = ids.task_id(sweep, "GOOG_1d", "sma_cross", 0)
-    event = wrap(
-        BacktestBatchCompleted(
-            task_id=task,
-            sweep_id=sweep,
-            dataset="GOOG_1d",
-            strategy="sma_cross",
-            batch_index=0,
-            results=[
-                BacktestResult(params={"slow": 20, "fast": 10}, metrics=metrics[0]),
-                BacktestResult(params={"fast": 2.5, "slow": 50}, metrics=metrics[1]),
-            ],
-            artifact_uri="file:///r.parquet",
-            definitions={},
-            bars=100,
-            duration_ms=1.0,
-        ),
-        task,
-        "result",
+    event = task_result(
+        sweep,
+        0,
+        [
+            BacktestResult(params={"slow": 20, "fast": 10}, metrics=metrics[0]),
+            BacktestResult(params={"fast": 2.5, "slow": 50}, metrics=metrics[1]),
+        ],
     )
     assert await project(event, store=store, outbox=box)
     async with engine.connect() as conn:
@@ -332,32 +330,20 @@ async def test_result_records_follow_the_row_type_of_the_results_table(engine):
 async def test_result_values_are_stored_exactly(engine):
     store, box = PostgresProjectionStore(engine), FakeOutbox(engine)
     sweep = "sweep-x"
-    values = [1e-300, 0.1 + 0.2, -0.0, 123456.789012345678, 2.0**53 + 1]
-    task = ids.task_id(sweep, "GOOG_1d", "sma_cross", 0)
-    event = wrap(
-        BacktestBatchCompleted(
-            task_id=task,
-            sweep_id=sweep,
-            dataset="GOOG_1d",
-            strategy="sma_cross",
-            batch_index=0,
-            results=[
-                BacktestResult(
-                    params={"fast": i, "slow": v},
-                    metrics=Metrics(
-                        total_return=v, sortino=-v, max_drawdown_bars=2**31 - 1, final_equity=v * 3
-                    ),
-                )
-                for i, v in enumerate(values)
-            ],
-            artifact_uri="file:///r.parquet",
-            definitions={},
-            bars=100,
-            duration_ms=1.0,
-        ),
-        task,
-        "result",
+    # Doubles that a lossy text round trip or a lost sign would change (compared bit for bit below).
+    values = [1e-300, 0.1 + 0.2, -0.0, 123456.789012345678, 2.0**53 - 1, 1 + 2**-52]
+    event = task_result(
+        sweep,
+        0,
+        [
+            BacktestResult(
+                params={"fast": i, "slow": v},
+                metrics=Metrics(total_return=v, sortino=-v, max_drawdown_bars=2**31 - 1, final_equity=v * 3),
+            )
+            for i, v in enumerate(values)
+        ],
     )
+    task = ids.task_id(sweep, "GOOG_1d", "sma_cross", 0)
     assert await project(decode(event.model_dump_json()), store=store, outbox=box)
     async with engine.connect() as conn:
         rows = (
@@ -365,8 +351,9 @@ async def test_result_values_are_stored_exactly(engine):
                 select(results).where(results.c.sweep_id == sweep).order_by(results.c.total_return)
             )
         ).all()
-    assert [(r.params["slow"], r.total_return, r.sortino, r.final_equity) for r in rows] == [
-        (v, v, -v, v * 3) for v in sorted(values)
+    assert [r.params["slow"] for r in rows] == sorted(values)
+    assert [(r.total_return.hex(), r.sortino.hex(), r.final_equity.hex()) for r in rows] == [
+        (v.hex(), (-v).hex(), (v * 3).hex()) for v in sorted(values)
     ]
     assert {r.max_drawdown_bars for r in rows} == {2**31 - 1}
     assert {(r.task_id, r.dataset, r.strategy) for r in rows} == {(task, "GOOG_1d", "sma_cross")}

@@ -44,18 +44,14 @@ def _params_encoder() -> Callable[[dict[str, Any]], str]:
     return lambda params: "".join(chunks(params, 0))
 
 
-_PARAMS_KEY = _params_encoder()
+#: A result's params as the text key of its row (one call per row: no wrapper around the encoder).
+params_key = _params_encoder()
 
 
-def params_key(params: dict[str, Any]) -> str:
-    return _PARAMS_KEY(params)
-
-
-#: The ``results`` columns a task's rows are sent in: each row a record of the table's own row type,
-#: the columns every row of the task shares left null in it (they are sent once, as parameters).
+#: The ``results`` columns a task's rows are sent in, in the order :func:`result_record` builds them:
+#: each row a record of the table's own row type, the columns every row of the task shares left null in
+#: it (they are sent once, as parameters). A test holds it to the table's column order.
 RESULT_ROW_COLUMNS = ("sweep_id", "dataset", "strategy", "params_key", "params", "task_id", *METRIC_NAMES)
-if tuple(results.c.keys()) != RESULT_ROW_COLUMNS:
-    raise RuntimeError("result_rows builds records in the column order of the results table")
 
 
 def _insert_results_sql() -> str:
