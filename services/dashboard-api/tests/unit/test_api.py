@@ -7,9 +7,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from zixly_contracts.metrics import METRIC_NAMES
-from zixly_contracts.ranking import LOWER_IS_BETTER
-from zixly_dashboard_api.domain.model import RANKABLE, ResultView, SweepView
+from zixly_dashboard_api.domain.model import ResultView, SweepView
 from zixly_dashboard_api.entrypoints.http import create_app
 
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
@@ -112,12 +110,6 @@ async def test_volatility_and_drawdown_durations_default_to_lowest_first(client,
         ("max_drawdown_days", False),
         ("max_drawdown", True),  # negative: the shallowest drawdown is the highest value
     ]
-
-
-def test_default_directions_are_the_cli_rank_by_directions():
-    """Every metric's default order is the one ``zixly sweep run --rank-by`` uses (one shared table)."""
-    assert set(LOWER_IS_BETTER) < set(METRIC_NAMES)
-    assert RANKABLE == {name: name not in LOWER_IS_BETTER for name in METRIC_NAMES}
 
 
 @pytest.mark.parametrize(

@@ -7,12 +7,6 @@ from typing import Any
 
 from pydantic import BaseModel, Field, computed_field
 
-from zixly_contracts.ranking import HIGHER_IS_BETTER
-
-#: Metrics a result list may be ordered by, and whether the highest comes first by default: the table
-#: ``zixly sweep run --rank-by`` uses too (lowest first for volatility and drawdown durations).
-RANKABLE: dict[str, bool] = dict(HIGHER_IS_BETTER)
-
 
 class SweepView(BaseModel):
     sweep_id: str

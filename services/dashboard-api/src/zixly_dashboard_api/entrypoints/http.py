@@ -12,7 +12,8 @@ from pydantic import AfterValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zixly_contracts.ids import SWEEP_ID_PATTERN
-from zixly_dashboard_api.domain.model import RANKABLE, ResultView, SweepView
+from zixly_contracts.ranking import HIGHER_IS_BETTER
+from zixly_dashboard_api.domain.model import ResultView, SweepView
 from zixly_dashboard_api.service_layer.ports import ReadModels
 from zixly_runtime.problems import PROBLEM_SCHEMA, problem
 
@@ -76,16 +77,16 @@ def create_app(read_models: ReadModels, *, lifespan: object = None) -> FastAPI:
         dataset: Text | None = None,
         strategy: Text | None = None,
     ) -> list[ResultView] | JSONResponse:
-        if order_by not in RANKABLE:
+        if order_by not in HIGHER_IS_BETTER:  # the table `zixly sweep run --rank-by` uses too
             return problem(
                 422,
                 "unknown-metric",
                 "Unknown metric",
-                f"order_by must be one of: {', '.join(RANKABLE)} (got {order_by!r})",
+                f"order_by must be one of: {', '.join(HIGHER_IS_BETTER)} (got {order_by!r})",
             )
         if await read_models.sweep(sweep_id) is None:
             return problem(404, "unknown-sweep", "Unknown sweep", f"no sweep with id {sweep_id!r}")
-        descending = RANKABLE[order_by] if order is None else order == "desc"
+        descending = HIGHER_IS_BETTER[order_by] if order is None else order == "desc"
         return await read_models.results(
             sweep_id,
             order_by=order_by,
