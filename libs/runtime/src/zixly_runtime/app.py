@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Awaitable, Callable, Sequence
 
 from faststream.asgi import AsgiFastStream
@@ -15,19 +14,6 @@ from zixly_runtime.settings import ConsumerSettings
 from zixly_runtime.telemetry import metrics_endpoint
 
 Hook = Callable[[], Awaitable[None]]
-
-
-def collect_per_message_garbage_only() -> None:
-    """Tune the cyclic collector for a process that handles one message after another.
-
-    Everything alive after startup (modules, models, pools) is frozen: a full collection would otherwise
-    walk that whole heap again every few hundred messages. The youngest generation is collected after
-    10,000 net allocations instead of 700: a message's thousands of objects are then freed by reference
-    counting instead of being scanned (and promoted) several times while the message is handled.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(10_000, 10, 10)
 
 
 def consumer_app(
@@ -47,7 +33,6 @@ def consumer_app(
     consumers drain, then ``after_drain`` runs, then they leave their groups and the producer stops."""
 
     async def start() -> None:
-        collect_per_message_garbage_only()
         for runtime in runtimes:
             runtime.start_watchdog()
         for hook in after_start:

@@ -16,6 +16,7 @@ import uvicorn
 from zixly_aggregator.adapters.migrations import upgrade
 from zixly_aggregator.bootstrap import build, replay
 from zixly_aggregator.config import Settings
+from zixly_runtime.heap import freeze_startup_heap
 from zixly_runtime.logs import configure_logging
 from zixly_runtime.telemetry import configure_tracing
 
@@ -38,8 +39,11 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps({"schema": args.schema, **dataclasses.asdict(report)}, indent=2))
         return
     configure_tracing("aggregator", settings.otel_exporter)
+    app = build(settings, hard_exit=True)
+    # One message after another: the youngest generation after 10,000 net allocations instead of 700.
+    freeze_startup_heap(10_000, 10, 10)
     uvicorn.run(
-        build(settings, hard_exit=True),
+        app,
         host=settings.aggregator_http_host,
         port=settings.aggregator_http_port,
         log_config=None,

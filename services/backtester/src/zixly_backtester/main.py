@@ -6,6 +6,7 @@ import uvicorn
 
 from zixly_backtester.bootstrap import build
 from zixly_backtester.config import Settings
+from zixly_runtime.heap import freeze_startup_heap
 from zixly_runtime.logs import configure_logging
 from zixly_runtime.telemetry import configure_tracing
 
@@ -14,8 +15,11 @@ def main() -> None:
     settings = Settings()
     configure_logging(settings.log_level, service="backtester")
     configure_tracing("backtester", settings.otel_exporter)
+    app = build(settings, hard_exit=True)
+    # One message after another: the youngest generation after 10,000 net allocations instead of 700.
+    freeze_startup_heap(10_000, 10, 10)
     uvicorn.run(
-        build(settings, hard_exit=True),
+        app,
         host=settings.backtester_http_host,
         port=settings.backtester_http_port,
         log_config=None,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
 
 import uvicorn
@@ -12,6 +11,7 @@ from pydantic import ValidationError
 from zixly_ingest.adapters.migrations import upgrade
 from zixly_ingest.bootstrap import ConfigurationError, build
 from zixly_ingest.config import Settings
+from zixly_runtime.heap import freeze_startup_heap
 from zixly_runtime.logs import configure_logging
 from zixly_runtime.telemetry import configure_tracing
 
@@ -48,11 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"zixly-ingest: invalid configuration: {describe(exc)}")
     except (ConfigurationError, ValueError) as exc:
         sys.exit(f"zixly-ingest: invalid configuration: {exc}")
-    # Everything built so far lives as long as the process: keep the collector from rescanning it, and let
-    # it run less often (a webhook's objects are freed by reference counting; collections only find the
-    # rare cycles, and each one pauses every request in flight).
-    gc.freeze()
-    gc.set_threshold(20_000, 50, 100)
+    freeze_startup_heap(20_000, 50, 100)
     uvicorn.run(
         app,
         host=settings.ingest_host,
