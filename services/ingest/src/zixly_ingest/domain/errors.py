@@ -8,11 +8,14 @@ becomes visible again after ``retry_after_s``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 
 class Rejected(Exception):
     """A webhook the service will not accept; nothing of it is published."""
+
+    #: Headers the answer carries besides the problem (what the sender may send instead).
+    headers: ClassVar[dict[str, str]] = {}
 
 
 class UnknownSource(Rejected):
@@ -29,6 +32,9 @@ class UnsupportedMediaType(Rejected):
 
 class UnsupportedContentEncoding(UnsupportedMediaType):
     """A body sent with a content coding: it is never decoded, so only ``identity`` is accepted."""
+
+    #: RFC 9110 §15.5.16: a 415 for a content coding says which codings are accepted.
+    headers: ClassVar[dict[str, str]] = {"Accept-Encoding": "identity"}
 
 
 class BodyTooLarge(Rejected):

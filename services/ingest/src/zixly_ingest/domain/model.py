@@ -135,18 +135,13 @@ def _payload_type(source: Source, document: dict[str, Any], type_from_header: st
     return value
 
 
-#: What a grid counts as when one of its ranges is too long to count (the spec's validation refuses it).
-UNCOUNTABLE = 10**18
-
-
 def upper_bound_of_backtests(spec: SweepSpec) -> int:
     """Grid size before constraints (or the sample's size), per dataset: what the planner could at most
     produce."""
     total = 0
     for strategy in spec.strategies:
         combos = grid_points(strategy)
-        if combos is None:
-            return UNCOUNTABLE
+        assert combos is not None, "a validated spec has no range too long to count"
         if strategy.sample is not None:
             combos = min(combos, strategy.sample.n)
         total += combos

@@ -69,12 +69,8 @@ def problem_for(exc: Exception) -> JSONResponse:
     if isinstance(exc, errors.SweepTooLarge):
         extra["limits"] = exc.limits
     retry_after = exc.retry_after_s if isinstance(exc, errors.TryLater) else None
-    headers = ACCEPT_IDENTITY if isinstance(exc, errors.UnsupportedContentEncoding) else None
-    return problem(status, slug, title, str(exc), retry_after=retry_after, headers=headers, **extra)
-
-
-#: RFC 9110 §15.5.16: a 415 for a content coding says which codings are accepted.
-ACCEPT_IDENTITY = {"Accept-Encoding": "identity"}
+    headers = exc.headers if isinstance(exc, errors.Rejected) else {}
+    return problem(status, slug, title, str(exc), retry_after=retry_after, headers=headers or None, **extra)
 
 
 _RETRY_AFTER = {
