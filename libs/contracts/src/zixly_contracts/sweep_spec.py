@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -34,6 +35,8 @@ from pydantic_core import CoreSchema, InitErrorDetails, PydanticCustomError
 
 #: Above this, equity and fills leave the range where prices and units are exact enough to mean anything.
 MAX_CASH = 1e15
+#: The datasets (symbols) one sweep may name, whatever a source's own symbols limit says.
+MAX_DATASETS = 100
 #: The parameter sets one strategy's grid may expand to before its constraints: the most a planner enumerates.
 MAX_GRID_POINTS = 20_000_000
 #: The values one range of a grid may expand to.
@@ -153,6 +156,11 @@ class StrategyGrid(_Frozen):
     constraints: list[Constraint] = Field(default_factory=list, max_length=32)
     sample: Sample | None = None
 
+    @cached_property
+    def points(self) -> int | None:
+        """:func:`grid_points`, counted once per grid (the limits and ingest's bound both ask)."""
+        return grid_points(self)
+
 
 class DatasetRef(_Frozen):
     """A dataset in the object store (``datasets/<symbol>.csv``) and how often its bars come."""
@@ -251,7 +259,7 @@ def grid_limit_errors(strategy: StrategyGrid) -> list[InitErrorDetails]:
     ]
     if too_long:
         return too_long
-    points = grid_points(strategy)
+    points = strategy.points
     if points is not None and points > MAX_GRID_POINTS:
         return [_grid_too_large(strategy, points)]
     return []
@@ -265,7 +273,7 @@ class SweepSpec(_Frozen):
     """What a client asks for: the ``data`` of a ``sweep.requested`` webhook."""
 
     name: str = Field(default="", max_length=200)
-    datasets: list[DatasetRef] = Field(min_length=1, max_length=100)
+    datasets: list[DatasetRef] = Field(min_length=1, max_length=MAX_DATASETS)
     strategies: list[StrategyGrid] = Field(min_length=1, max_length=50)
     execution: Execution = Field(default_factory=Execution)
     batch_size: StrictInt | None = Field(default=None, gt=0, le=10_000)

@@ -21,9 +21,8 @@ from ingest_testkit import (
 
 from zixly_contracts import ids
 from zixly_contracts.events import SweepRequested, WebhookReceived
-from zixly_contracts.sweep_spec import GRID_VALUE_ERROR
+from zixly_contracts.sweep_spec import GRID_VALUE_ERROR, MAX_DATASETS
 from zixly_contracts.topics import SWEEPS_REQUESTED, WEBHOOKS_RECEIVED
-from zixly_ingest.domain.model import MAX_DATASETS
 
 URL = f"/webhooks/{SOURCE}"
 

@@ -13,7 +13,7 @@ from pydantic_core import from_json
 from zixly_contracts import ids
 from zixly_contracts.envelope import REGISTRY, Envelope, type_of
 from zixly_contracts.events import SweepRequested, WebhookReceived
-from zixly_contracts.sweep_spec import SweepSpec, grid_points
+from zixly_contracts.sweep_spec import MAX_DATASETS, SweepSpec
 from zixly_ingest.domain.errors import (
     InvalidPayload,
     MalformedRequest,
@@ -140,19 +140,12 @@ def upper_bound_of_backtests(spec: SweepSpec) -> int:
     produce."""
     total = 0
     for strategy in spec.strategies:
-        combos = grid_points(strategy)
+        combos = strategy.points
         assert combos is not None, "a validated spec has no range too long to count"
         if strategy.sample is not None:
             combos = min(combos, strategy.sample.n)
         total += combos
     return total
-
-
-#: The contract's cap on a sweep's datasets (``SweepSpec.datasets`` max_length): no sweep names more symbols,
-#: whatever a source's own symbols limit says.
-MAX_DATASETS: int = next(
-    meta.max_length for meta in SweepSpec.model_fields["datasets"].metadata if hasattr(meta, "max_length")
-)
 
 
 def max_symbols(source: Source) -> int:
