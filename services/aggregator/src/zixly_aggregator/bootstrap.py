@@ -75,7 +75,11 @@ async def replay(settings: Settings, schema: str, *, replace: bool = False) -> R
             tables = set(
                 (
                     await conn.execute(
-                        text("SELECT table_name FROM information_schema.tables WHERE table_schema = :s"),
+                        # pg_class, not information_schema: every relation, whatever this role may see.
+                        text(
+                            "SELECT relname FROM pg_class WHERE relnamespace = to_regnamespace(:s) "
+                            "AND relkind IN ('r', 'p', 'v', 'm', 'f')"
+                        ),
                         {"s": schema},
                     )
                 ).scalars()
