@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -69,16 +69,27 @@ async def _execute_autocommit(url: str, sql: str) -> None:
         await engine.dispose()
 
 
-def _migrate(service: str, database_url: str) -> None:
+def _migrate(service: str, database_url: str, schema: str = "public") -> None:
     """``zixly-<service> migrate`` against ``database_url``, as the stack and the deployments run it."""
     result = subprocess.run(
         [str(Path(sys.executable).with_name(f"zixly-{service}")), "migrate"],
-        env={**os.environ, "ZIXLY_DATABASE_URL": database_url, "ZIXLY_LOG_LEVEL": "WARNING"},
+        env={
+            **os.environ,
+            "ZIXLY_DATABASE_URL": database_url,
+            "ZIXLY_DATABASE_SCHEMA": schema,
+            "ZIXLY_LOG_LEVEL": "WARNING",
+        },
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="session")
+def migrate() -> Callable[[str, str, str], None]:
+    """``migrate(service, database_url, schema)``: a service's real migrations into ``schema``."""
+    return _migrate
 
 
 @contextmanager

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -9,27 +11,20 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from zixly_dashboard_api.adapters.postgres import PostgresReadModels, make_engine
 from zixly_dashboard_api.config import Settings
 
-SWEEPS_TABLE = """
-CREATE TABLE {schema}.sweeps (
-    sweep_id text PRIMARY KEY, name text, status text, failure_reason text,
-    datasets jsonb, strategies jsonb, task_count int, backtest_count int, tasks_done int,
-    tasks_failed int, backtests_done int, requested_at timestamptz, planned_at timestamptz,
-    completed_at timestamptz, updated_at timestamptz
-)
-"""
 
-
-async def test_the_schema_setting_chooses_the_read_models(empty_database_url: str) -> None:
+async def test_the_schema_setting_chooses_the_read_models(
+    empty_database_url: str, migrate: Callable[[str, str, str], None]
+) -> None:
+    for schema in ("public", "rebuilt_1"):  # the aggregator's own read models, in two schemas
+        migrate("aggregator", empty_database_url, schema)
     setup = create_async_engine(empty_database_url)
     try:
         async with setup.begin() as conn:
             for schema, sweep_id in (("public", "live"), ("rebuilt_1", "replayed")):
-                await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
-                await conn.execute(text(SWEEPS_TABLE.format(schema=schema)))
                 await conn.execute(
                     text(
-                        f"INSERT INTO {schema}.sweeps VALUES (:id, 'demo', 'completed', NULL, '[]', '[]', "
-                        "1, 1, 1, 0, 1, now(), now(), now(), now())"
+                        f"INSERT INTO {schema}.sweeps (sweep_id, name, status, updated_at) "
+                        "VALUES (:id, 'demo', 'completed', now())"
                     ),
                     {"id": sweep_id},
                 )
