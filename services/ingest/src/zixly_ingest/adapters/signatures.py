@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook, WebhookVerificationError
 
 from zixly_ingest.domain.errors import InvalidSignature, MalformedRequest, StaleTimestamp
-from zixly_ingest.domain.model import Headers, decode_utf8, one_header
+from zixly_ingest.domain.model import Headers, decode_utf8, one_header, required_header
 from zixly_ingest.domain.sources import Scheme, Source, key_problem
 from zixly_ingest.service_layer.ports import Verified
 
@@ -72,12 +72,7 @@ class SignatureVerifier:
 
 
 def _require(headers: Headers, name: str) -> str:
-    value = one_header(headers, name)
-    if value is None:
-        raise MalformedRequest(f"the header {name!r} is missing")
-    if not value.strip():
-        raise MalformedRequest(f"the header {name!r} is empty")
-    return value.strip()
+    return required_header(one_header(headers, name), name)
 
 
 def _verify_standard(keys: Sequence[Key], raw_body: bytes, headers: Headers, now: float) -> Verified:

@@ -42,6 +42,16 @@ def one_header(headers: Headers, name: str) -> str | None:
     return values[0] if values else None
 
 
+def required_header(value: str | None, name: str, role: str = "") -> str:
+    """A header's value (as :func:`one_header` read it) that must be there and not blank, stripped;
+    ``role`` says what it is for in the message, e.g. ``" (the payload type)"``."""
+    if value is None:
+        raise MalformedRequest(f"the header {name!r}{role} is missing")
+    if not value.strip():
+        raise MalformedRequest(f"the header {name!r}{role} is empty")
+    return value.strip()
+
+
 def decode_utf8(raw: bytes) -> str:
     try:
         return raw.decode("utf-8")
@@ -120,11 +130,7 @@ def _spec_data(source: Source, document: dict[str, Any]) -> dict[str, Any]:
 
 def _payload_type(source: Source, document: dict[str, Any], type_from_header: str | None) -> str:
     if source.type_header is not None:
-        if type_from_header is None:
-            raise MalformedRequest(f"the header {source.type_header!r} (the payload type) is missing")
-        if not type_from_header.strip():
-            raise MalformedRequest(f"the header {source.type_header!r} (the payload type) is empty")
-        return type_from_header
+        return required_header(type_from_header, source.type_header, " (the payload type)")
     assert source.type_field is not None
     value = document.get(source.type_field)
     if not isinstance(value, str) or not value:
