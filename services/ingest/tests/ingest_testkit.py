@@ -323,3 +323,18 @@ def serving_in_thread(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def problem_of(response: Any, status: int | None = None, slug: str | None = None) -> dict[str, Any]:
+    """The RFC 9457 problem a response carries, checked for its shape (and ``status``/``slug`` if given)."""
+    if status is not None:
+        assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == response.status_code
+    assert body["type"].startswith("https://zixly.dev/problems/")
+    if slug is not None:
+        assert body["type"] == f"https://zixly.dev/problems/{slug}"
+    assert body["title"]
+    assert body["detail"]
+    return body

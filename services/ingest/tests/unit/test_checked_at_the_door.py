@@ -6,10 +6,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from typing import Any
 
 import pytest
-from ingest_testkit import SPEC, FakeEventPublisher, asgi_client, fake_app, payload, signed
+from ingest_testkit import SPEC, FakeEventPublisher, asgi_client, fake_app, payload, problem_of, signed
 
 from zixly_contracts.sweep_spec import GRID_VALUE_ERROR
 from zixly_ingest.domain.errors import MalformedRequest
@@ -25,14 +24,6 @@ async def post(
 ):
     async with asgi_client(fake_app(publisher or FakeEventPublisher())) as c:
         return await c.post(URL, content=body, headers=signed(body) if headers is None else headers)
-
-
-def problem_of(response, status: int, slug: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    problem = response.json()
-    assert problem["type"] == f"https://zixly.dev/problems/{slug}"
-    return problem
 
 
 async def test_booleans_and_strings_are_not_numbers():

@@ -16,6 +16,7 @@ from ingest_testkit import (
     asgi_client,
     fake_app,
     payload,
+    problem_of,
     signed,
 )
 
@@ -25,16 +26,6 @@ from zixly_contracts.sweep_spec import GRID_VALUE_ERROR, MAX_DATASETS
 from zixly_contracts.topics import SWEEPS_REQUESTED, WEBHOOKS_RECEIVED
 
 URL = f"/webhooks/{SOURCE}"
-
-
-def problem_of(response) -> dict:
-    assert response.headers["content-type"] == "application/problem+json"
-    body = response.json()
-    assert body["status"] == response.status_code
-    assert body["type"].startswith("https://zixly.dev/problems/")
-    assert body["title"]
-    assert body["detail"]
-    return body
 
 
 async def test_accepted_webhook_publishes_both_events_then_answers_202():
